@@ -759,6 +759,19 @@ static void test_msg_max(void **state)
 	assert_int_equal(dec_n(b, (size_t)CDT_MSG_MAX + 1, 2), -CDT_E_TOO_BIG);
 	free(b);
 	assert_int_equal(cdt_msg_add_bytes(NULL, "b", payload, 1), -EINVAL);
+
+	/* The same with a string: exactly max, then one byte more. */
+	memset(payload, 'x', big + 1);
+	assert_int_equal(cdt_msg_new(CDT_KIND_CALL, 1, "m", &m), 0);
+	assert_int_equal(cdt_msg_add_string(m, "s", (const char *)payload, big + 1), -E2BIG);
+	assert_int_equal(cdt_msg_add_string(m, "s", (const char *)payload, big), 0);
+	assert_int_equal(cdt_msg_encode(m, NULL, 0), CDT_MSG_MAX);
+	const char *s;
+	size_t slen;
+	assert_int_equal(cdt_msg_get_string(m, "s", &s, &slen), 0);
+	assert_int_equal(slen, big);
+	assert_int_equal(s[big], '\0');
+	cdt_msg_free(m);
 	free(payload);
 }
 
