@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Compile a layer's syscall set to BPF with libseccomp, before fork.
+ * seccomp_load() allocates, so the child installs the exported program with
+ * the raw seccomp(2) call instead.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "profiles.h"
+#include "sandbox-internal.h"
+
+/* clone flags that would create namespaces; the layer may not. */
+#define SECCOMP_CLONE_NS_FLAGS                                                                 \
+	((scmp_datum_t)(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |            \
+			CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP))
+
+static int seccomp_add_conditional(scmp_filter_ctx ctx, const struct profile_syscall *sc, int nr,
+				   uint32_t bits, int exec_fd)
+{
+	int r = 0;
+
+	switch (sc->cond) {
+	case PROFILE_COND_NONE:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	case PROFILE_COND_IOCTL:
+		/* The kernel takes the request as unsigned int: compare only the low
+		 * 32 bits, so high garbage cannot smuggle TIOCSTI past the list. */
+		for (size_t i = 0; i < profile_nioctls; i++) {
+			if (!(profile_ioctls[i].profiles & bits))
+				continue;
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+						     (scmp_datum_t)(uint32_t)profile_ioctls[i].request));
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	case PROFILE_COND_CLONE:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A0(SCMP_CMP_MASKED_EQ, SECCOMP_CLONE_NS_FLAGS, 0));
+	case PROFILE_COND_EXECVEAT:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,
+					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)exec_fd),
+					SCMP_A4(SCMP_CMP_EQ, (scmp_datum_t)AT_EMPTY_PATH));
+	case PROFILE_COND_PRCTL:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)PR_GET_SECCOMP));
+	}
+	return -EINVAL;
+}
+
+/* The conditional entry for nr, if the table has one. */
+static const struct profile_syscall *seccomp_conditional(int nr)
+{
+	for (size_t i = 0; i < profile_nsyscalls; i++)
+		if (profile_syscalls[i].cond != PROFILE_COND_NONE &&
+		    seccomp_syscall_resolve_name(profile_syscalls[i].name) == nr)
+			return &profile_syscalls[i];
+	return NULL;
+}
+
+static int seccomp_export(scmp_filter_ctx ctx, struct sandbox_plan *plan)
+{
+	struct stat st;
+	struct sock_filter *prog = NULL;
+	int fd, r;
+
+	fd = memfd_create("conduit-seccomp", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = seccomp_export_bpf(ctx, fd);
+	if (r < 0)
+		goto out;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* BPF_MAXINSNS is the kernel's cap; an empty program is a bug. */
+	if (st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter) != 0 ||
+	    st.st_size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
+		r = -E2BIG;
+		goto out;
+	}
+	prog = malloc((size_t)st.st_size);
+	if (!prog) {
+		r = -ENOMEM;
+		goto out;
+	}
+	ssize_t n = pread(fd, prog, (size_t)st.st_size, 0);
+	if (n != st.st_size) {
+		r = n < 0 ? -errno : -EIO;
+		goto out;
+	}
+	plan->bpf = prog;
+	plan->bpf_len = (unsigned short)(st.st_size / (off_t)sizeof(struct sock_filter));
+	prog = NULL;
+	r = 0;
+out:
+	free(prog);
+	close(fd);
+	return r;
+}
+
+int seccomp_plan_build(const struct layer_spec *spec, int exec_fd, struct sandbox_plan *plan)
+{
+	uint32_t bits = PROFILE_BASE | spec->profiles;
+	bool *allowed;
+	scmp_filter_ctx ctx = NULL;
+	int r;
+
+	allowed = calloc(PROFILE_NR_MAX, sizeof(*allowed));
+	if (!allowed)
+		return -ENOMEM;
+	r = profile_allowed_set(spec, allowed);
+	if (r < 0)
+		goto out;
+	/* Default: kill the whole process (a killed thread could leave the rest
+	 * running in an unexpected state).  Commissioning logs instead. */
+	ctx = seccomp_init(spec->seccomp_log ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
+	if (!ctx) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* A foreign architecture (int $0x80, i386) is never commissioning: kill.
+	 * x32 numbers (bit 30) never equal a native number, so they fall to the
+	 * default action, which kills outside log mode. */
+	r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	if (r < 0)
+		goto out;
+	for (int nr = 0; nr < PROFILE_NR_MAX; nr++) {
+		if (!allowed[nr])
+			continue;
+		const struct profile_syscall *sc = seccomp_conditional(nr);
+		if (sc)
+			r = seccomp_add_conditional(ctx, sc, nr, bits, exec_fd);
+		else
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+		if (r < 0)
+			goto out;
+	}
+	/* clone3 passes its flags in memory seccomp cannot read: ENOSYS makes
+	 * libc fall back to clone, whose flags the filter checks. */
+	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	if (r < 0)
+		goto out;
+	if (spec->seccomp_log) {
+		/* Even while commissioning, these never run. */
+		for (size_t i = 0; i < profile_nnever; i++) {
+			int nr = seccomp_syscall_resolve_name(profile_never[i]);
+			if (nr < 0 || nr == SCMP_SYS(clone3))
+				continue;
+			r = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, nr, 0);
+			if (r < 0)
+				goto out;
+		}
+	}
+	r = seccomp_export(ctx, plan);
+	if (r < 0)
+		goto out;
+	plan->seccomp_log = spec->seccomp_log;
+	if (spec->seccomp_log)
+		plan->warnings |= SANDBOX_WARN_SECCOMP_LOG;
+out:
+	seccomp_release(ctx);
+	free(allowed);
+	return r;
+}
