@@ -70,7 +70,7 @@ const struct profile_syscall profile_syscalls[] = {
 	{"gettimeofday", B, 0, "vDSO fallback"},
 	{"sched_yield", B, 0, "spin locks"},
 	{"sched_getaffinity", B, 0, "libc counting CPUs"},
-	{"prctl", B, PROFILE_COND_PRCTL, "PR_GET_SECCOMP only: the sandbox verifies its filter"},
+	{"prctl", B, PROFILE_COND_PRCTL, "the sandbox verifies its filter; the layer turns dumpable off"},
 	{"ioctl", B | T, PROFILE_COND_IOCTL, "only the requests in the ioctl table"},
 	/* stdio: work with the fds the layer was given */
 	{"poll", S, 0, "event loop"},

@@ -28,7 +28,7 @@ enum profile_cond {
 	PROFILE_COND_IOCTL,    /* request compared on its low 32 bits against the ioctl table */
 	PROFILE_COND_CLONE,    /* no CLONE_NEW* flag: threads and (NPROC-bounded) fork only */
 	PROFILE_COND_EXECVEAT, /* only the plan's exec fd with AT_EMPTY_PATH */
-	PROFILE_COND_PRCTL,    /* only PR_GET_SECCOMP: the sandbox checks its own filter */
+	PROFILE_COND_PRCTL,    /* only PR_GET_SECCOMP and PR_SET_DUMPABLE 0 */
 };
 
 struct profile_syscall {

@@ -56,9 +56,11 @@ enum sandbox_step {
 /* Exit code of a child whose setup failed (the layer never ran). */
 #define SANDBOX_EXIT_SETUP 125
 
-/* Dynamic users: uid == gid, one per running layer, no passwd entry. */
-#define SANDBOX_DYNAMIC_UID_MIN 1879048192u /* 0x70000000 */
-#define SANDBOX_DYNAMIC_UID_MAX 1879113727u /* MIN + 65535 */
+/* Dynamic users: uid == gid, one per running layer, no passwd or group
+ * entry.  The range is the policy language's (POLICY_DYNAMIC_UID_*; the
+ * conduit-sandbox build checks they agree). */
+#define SANDBOX_DYNAMIC_UID_MIN 61184u
+#define SANDBOX_DYNAMIC_UID_MAX 65519u
 #define SANDBOX_DYNAMIC_LOCK_DIR "/run/conduit/dynamic-users"
 
 /* Extra fds the layer keeps besides stdio (the channel, a key pipe, ...). */

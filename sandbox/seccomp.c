@@ -52,8 +52,14 @@ static int seccomp_add_conditional(scmp_filter_ctx ctx, const struct profile_sys
 					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)exec_fd),
 					SCMP_A4(SCMP_CMP_EQ, (scmp_datum_t)AT_EMPTY_PATH));
 	case PROFILE_COND_PRCTL:
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)PR_GET_SECCOMP));
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)PR_GET_SECCOMP));
+		if (r < 0)
+			return r;
+		/* exec makes the layer dumpable again; let it undo that. */
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,
+					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)PR_SET_DUMPABLE),
+					SCMP_A1(SCMP_CMP_EQ, 0));
 	}
 	return -EINVAL;
 }
