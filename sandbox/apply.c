@@ -171,8 +171,8 @@ static int step_fds(const struct sandbox_plan *p, int status_fd, struct apply_fa
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		int fl = fcntl(want[i], F_GETFD);
-		bool internal = want[i] == status_fd || want[i] == p->exec_fd ||
-				want[i] == p->landlock_fd;
+		bool internal =
+			want[i] == status_fd || want[i] == p->exec_fd || want[i] == p->landlock_fd;
 		if (fl < 0)
 			return apply_err(f, errno, want[i]);
 		if (!!(fl & FD_CLOEXEC) != internal)

@@ -22,9 +22,9 @@
 
 /* Exit codes (conduit-sandbox(1), EXIT STATUS). */
 #define EXIT_SANDBOX_FAILED 125 /* usage, policy, or a setup step: CMD never ran */
-#define EXIT_CANNOT_EXEC 126
-#define EXIT_NOT_FOUND 127
-#define EXIT_SIGNAL_BASE 128 /* + signal number; SIGSYS (159) is a seccomp kill */
+#define EXIT_CANNOT_EXEC    126
+#define EXIT_NOT_FOUND	    127
+#define EXIT_SIGNAL_BASE    128 /* + signal number; SIGSYS (159) is a seccomp kill */
 
 _Static_assert(SANDBOX_DYNAMIC_UID_MIN == POLICY_DYNAMIC_UID_MIN &&
 		       SANDBOX_DYNAMIC_UID_MAX == POLICY_DYNAMIC_UID_MAX,
@@ -152,10 +152,12 @@ static int exit_code_for(pid_t pid, int status)
 	int sig = WTERMSIG(status);
 	if (sig == SIGSYS) {
 		int nr = seccomp_killed_syscall(pid);
-		char *name = nr >= 0 ? seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr) : NULL;
+		char *name =
+			nr >= 0 ? seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr) : NULL;
 		if (name)
 			fprintf(stderr,
-				"conduit-sandbox: killed by seccomp: syscall %s (%d) is outside the "
+				"conduit-sandbox: killed by seccomp: syscall %s (%d) is outside "
+				"the "
 				"layer's profile\n",
 				name, nr);
 		else
@@ -171,8 +173,10 @@ static int exit_code_for(pid_t pid, int status)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"policy", required_argument, NULL, 'p'}, {"layer", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+		{"policy", required_argument, NULL, 'p'},
+		{"layer", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *policy_path = NULL, *layer = NULL;

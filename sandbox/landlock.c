@@ -23,19 +23,19 @@
 
 /* The build host's header may be older than the running kernel: the values
  * are kernel ABI and never change. */
-#define LL_FS_EXECUTE (1ULL << 0)
-#define LL_FS_WRITE_FILE (1ULL << 1)
-#define LL_FS_READ_FILE (1ULL << 2)
-#define LL_FS_READ_DIR (1ULL << 3)
-#define LL_FS_ABI1 ((1ULL << 13) - 1) /* EXECUTE .. MAKE_SYM */
-#define LL_FS_REFER (1ULL << 13)      /* ABI 2 */
-#define LL_FS_TRUNCATE (1ULL << 14)   /* ABI 3 */
-#define LL_FS_IOCTL_DEV (1ULL << 15)  /* ABI 5 */
-#define LL_NET_BIND_TCP (1ULL << 0)   /* ABI 4 */
-#define LL_NET_CONNECT_TCP (1ULL << 1)
+#define LL_FS_EXECUTE	       (1ULL << 0)
+#define LL_FS_WRITE_FILE       (1ULL << 1)
+#define LL_FS_READ_FILE	       (1ULL << 2)
+#define LL_FS_READ_DIR	       (1ULL << 3)
+#define LL_FS_ABI1	       ((1ULL << 13) - 1) /* EXECUTE .. MAKE_SYM */
+#define LL_FS_REFER	       (1ULL << 13)	  /* ABI 2 */
+#define LL_FS_TRUNCATE	       (1ULL << 14)	  /* ABI 3 */
+#define LL_FS_IOCTL_DEV	       (1ULL << 15)	  /* ABI 5 */
+#define LL_NET_BIND_TCP	       (1ULL << 0)	  /* ABI 4 */
+#define LL_NET_CONNECT_TCP     (1ULL << 1)
 #define LL_SCOPE_ABSTRACT_UNIX (1ULL << 0) /* ABI 6 */
-#define LL_SCOPE_SIGNAL (1ULL << 1)
-#define LL_RULE_PATH_BENEATH 1
+#define LL_SCOPE_SIGNAL	       (1ULL << 1)
+#define LL_RULE_PATH_BENEATH   1
 
 /* The newest ABI this code knows what to do with (7 adds only logging
  * flags, no rights: nothing for us to handle). */

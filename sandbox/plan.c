@@ -200,8 +200,8 @@ static int plan_namespaces(const struct layer_spec *spec, struct sandbox_plan *p
 	int flags = 0;
 	bool implicit_net = false;
 
-	if (ns & ~(uint32_t)(LAYER_NS_NET | LAYER_NS_IPC | LAYER_NS_UTS | LAYER_NS_PID |
-			     LAYER_NS_MOUNT))
+	if (ns &
+	    ~(uint32_t)(LAYER_NS_NET | LAYER_NS_IPC | LAYER_NS_UTS | LAYER_NS_PID | LAYER_NS_MOUNT))
 		return -EINVAL;
 	if (ns & LAYER_NS_NET)
 		flags |= CLONE_NEWNET;
@@ -438,7 +438,8 @@ int sandbox_plan_warning(const struct sandbox_plan *plan, char *buf, size_t len)
 		{SANDBOX_WARN_ROOTLESS, "not root: uid, gid and groups unchanged"},
 		{SANDBOX_WARN_NO_NETNS, "no user namespaces: network namespace skipped"},
 		{SANDBOX_WARN_LANDLOCK_NONE, "kernel without Landlock: no filesystem confinement"},
-		{SANDBOX_WARN_LANDLOCK_OLDER, "Landlock newer than this build: newest rights unhandled"},
+		{SANDBOX_WARN_LANDLOCK_OLDER,
+		 "Landlock newer than this build: newest rights unhandled"},
 		{SANDBOX_WARN_SECCOMP_LOG,
 		 "SECCOMP LOG MODE: violations are logged, not killed (commissioning only)"},
 	};
@@ -452,8 +453,8 @@ int sandbox_plan_warning(const struct sandbox_plan *plan, char *buf, size_t len)
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		if (!(plan->warnings & parts[i].bit))
 			continue;
-		int n = snprintf(buf + off, len - off, "%s%s", off ? "; " : "sandbox: warning: ",
-				 parts[i].text);
+		int n = snprintf(buf + off, len - off, "%s%s",
+				 off ? "; " : "sandbox: warning: ", parts[i].text);
 		if (n < 0 || (size_t)n >= len - off)
 			return -ENOBUFS;
 		off += (size_t)n;
@@ -461,7 +462,8 @@ int sandbox_plan_warning(const struct sandbox_plan *plan, char *buf, size_t len)
 	if (!(plan->warnings & SANDBOX_WARN_ROOTLESS))
 		return (int)off;
 	int n = snprintf(buf + off, len - off, "%s; every other step applied",
-			 plan->drop_bound ? "" : "; capability bounding set kept (no user namespace)");
+			 plan->drop_bound ? ""
+					  : "; capability bounding set kept (no user namespace)");
 	if (n < 0 || (size_t)n >= len - off)
 		return -ENOBUFS;
 	return (int)(off + (size_t)n);

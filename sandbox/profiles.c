@@ -11,12 +11,12 @@
 
 #include "profiles.h"
 
-#define B PROFILE_BASE
-#define S LAYER_PROFILE_STDIO
-#define T LAYER_PROFILE_TTY
-#define R LAYER_PROFILE_RECVFD
+#define B  PROFILE_BASE
+#define S  LAYER_PROFILE_STDIO
+#define T  LAYER_PROFILE_TTY
+#define R  LAYER_PROFILE_RECVFD
 #define TM LAYER_PROFILE_TIME
-#define N LAYER_PROFILE_NET_CLIENT
+#define N  LAYER_PROFILE_NET_CLIENT
 
 const struct profile_syscall profile_syscalls[] = {
 	/* base: load, run and leave a C program */
@@ -70,7 +70,8 @@ const struct profile_syscall profile_syscalls[] = {
 	{"gettimeofday", B, 0, "vDSO fallback"},
 	{"sched_yield", B, 0, "spin locks"},
 	{"sched_getaffinity", B, 0, "libc counting CPUs"},
-	{"prctl", B, PROFILE_COND_PRCTL, "the sandbox verifies its filter; the layer turns dumpable off"},
+	{"prctl", B, PROFILE_COND_PRCTL,
+	 "the sandbox verifies its filter; the layer turns dumpable off"},
 	{"ioctl", B | T, PROFILE_COND_IOCTL, "only the requests in the ioctl table"},
 	/* stdio: work with the fds the layer was given */
 	{"poll", S, 0, "event loop"},
@@ -140,20 +141,55 @@ const struct profile_ioctl profile_ioctls[] = {
 const size_t profile_nioctls = sizeof(profile_ioctls) / sizeof(profile_ioctls[0]);
 
 const char *const profile_never[] = {
-	"execve",          /* only the plan's execveat: nothing else runs in the sandbox */
-	"ptrace",          "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-	"bpf",             "perf_event_open",  "userfaultfd",       "io_uring_setup",
-	"io_uring_enter",  "io_uring_register", /* invisible to seccomp once set up */
-	"keyctl",          "add_key",          "request_key",       "mount",
-	"umount2",         "pivot_root",       "chroot",            "setns",
-	"unshare",         "mount_setattr",    "fsopen",            "fsconfig",
-	"fsmount",         "fspick",           "move_mount",        "open_tree",
-	"personality",     "kexec_load",       "kexec_file_load",   "init_module",
-	"finit_module",    "delete_module",    "reboot",            "swapon",
-	"swapoff",         "acct",             "quotactl",          "syslog",
-	"iopl",            "ioperm",           "modify_ldt",        "vhangup",
-	"name_to_handle_at", "open_by_handle_at", "lookup_dcookie", "fanotify_init",
-	"clone3",          /* answered with ENOSYS so libc falls back to clone */
+	"execve", /* only the plan's execveat: nothing else runs in the sandbox */
+	"ptrace",
+	"process_vm_readv",
+	"process_vm_writev",
+	"kcmp",
+	"pidfd_getfd",
+	"bpf",
+	"perf_event_open",
+	"userfaultfd",
+	"io_uring_setup",
+	"io_uring_enter",
+	"io_uring_register", /* invisible to seccomp once set up */
+	"keyctl",
+	"add_key",
+	"request_key",
+	"mount",
+	"umount2",
+	"pivot_root",
+	"chroot",
+	"setns",
+	"unshare",
+	"mount_setattr",
+	"fsopen",
+	"fsconfig",
+	"fsmount",
+	"fspick",
+	"move_mount",
+	"open_tree",
+	"personality",
+	"kexec_load",
+	"kexec_file_load",
+	"init_module",
+	"finit_module",
+	"delete_module",
+	"reboot",
+	"swapon",
+	"swapoff",
+	"acct",
+	"quotactl",
+	"syslog",
+	"iopl",
+	"ioperm",
+	"modify_ldt",
+	"vhangup",
+	"name_to_handle_at",
+	"open_by_handle_at",
+	"lookup_dcookie",
+	"fanotify_init",
+	"clone3", /* answered with ENOSYS so libc falls back to clone */
 };
 const size_t profile_nnever = sizeof(profile_never) / sizeof(profile_never[0]);
 
@@ -229,7 +265,8 @@ int profile_allowed_set(const struct layer_spec *spec, bool *ret_allowed)
 		const char *name = spec->syscalls_deny[i];
 		if (!name)
 			return -EINVAL;
-		if (name_in(name, profile_needed, sizeof(profile_needed) / sizeof(profile_needed[0])))
+		if (name_in(name, profile_needed,
+			    sizeof(profile_needed) / sizeof(profile_needed[0])))
 			return -EPERM;
 		int nr = profile_resolve(name);
 		if (nr < 0)

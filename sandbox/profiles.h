@@ -15,8 +15,8 @@
 /* Every layer gets the base set: what a C program needs to be loaded, run
  * and exit.  Not selectable; the other bits are enum layer_profile. */
 #define PROFILE_BASE (1u << 31)
-#define PROFILE_ALL                                                                       \
-	(PROFILE_BASE | LAYER_PROFILE_STDIO | LAYER_PROFILE_TTY | LAYER_PROFILE_RECVFD |  \
+#define PROFILE_ALL                                                                                \
+	(PROFILE_BASE | LAYER_PROFILE_STDIO | LAYER_PROFILE_TTY | LAYER_PROFILE_RECVFD |           \
 	 LAYER_PROFILE_TIME | LAYER_PROFILE_NET_CLIENT)
 
 /* Largest syscall number the profile tables deal in (x86_64 uses < 512;

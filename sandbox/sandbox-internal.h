@@ -12,7 +12,7 @@
 
 #include "sandbox.h"
 
-#define SANDBOX_NS_KINDS 5
+#define SANDBOX_NS_KINDS    5
 #define SANDBOX_RLIMITS_MAX 8
 
 struct sandbox_rlimit {
@@ -21,9 +21,9 @@ struct sandbox_rlimit {
 };
 
 struct sandbox_plan {
-	int exec_fd;    /* O_PATH|O_CLOEXEC: exec'd by fd, no path walk as the layer */
+	int exec_fd;	/* O_PATH|O_CLOEXEC: exec'd by fd, no path walk as the layer */
 	int devnull_fd; /* O_RDWR|O_CLOEXEC */
-	int stdio[3];   /* source fd for 0, 1, 2 */
+	int stdio[3];	/* source fd for 0, 1, 2 */
 	int keep[SANDBOX_KEEP_MAX];
 	size_t nkeep;
 	char **argv; /* NULL-terminated, owned */
@@ -37,16 +37,16 @@ struct sandbox_plan {
 	struct sandbox_rlimit rlimits[SANDBOX_RLIMITS_MAX];
 	size_t nrlimits;
 
-	int unshare_flags;  /* CLONE_NEW* the layer must get (fail closed) */
-	bool userns;        /* rootless: a user namespace makes unshare possible */
-	char uid_map[32];   /* rootless: "uid uid 1", the caller mapped to itself */
+	int unshare_flags; /* CLONE_NEW* the layer must get (fail closed) */
+	bool userns;	   /* rootless: a user namespace makes unshare possible */
+	char uid_map[32];  /* rootless: "uid uid 1", the caller mapped to itself */
 	char gid_map[32];
 	ino_t ns_ino[SANDBOX_NS_KINDS]; /* the parent's namespaces, to verify the change */
 
 	pid_t parent_pid;
 
 	void *caps_empty; /* cap_t from cap_init(), allocated before fork */
-	int cap_last;     /* highest capability number the kernel knows */
+	int cap_last;	  /* highest capability number the kernel knows */
 	bool drop_bound;  /* CAP_SETPCAP available (root, or rootless in a user ns) */
 
 	int landlock_fd; /* ruleset with every rule added; -1: none */

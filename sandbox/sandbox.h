@@ -34,7 +34,7 @@
 /* The steps, in the order sandbox_apply() runs them. */
 enum sandbox_step {
 	SANDBOX_STEP_NONE = 0,
-	SANDBOX_STEP_FDS = 1,        /* stdio, close_range, verify the exact fd set */
+	SANDBOX_STEP_FDS = 1,	     /* stdio, close_range, verify the exact fd set */
 	SANDBOX_STEP_SIGNALS = 2,    /* empty mask, every handler SIG_DFL */
 	SANDBOX_STEP_SETSID = 3,     /* new session: no controlling tty */
 	SANDBOX_STEP_RLIMITS = 4,    /* CORE 0, NOFILE, NPROC, AS, DATA, CPU, FSIZE */
@@ -44,7 +44,7 @@ enum sandbox_step {
 	SANDBOX_STEP_CAPBOUND = 8,   /* bounding and ambient sets, while CAP_SETPCAP remains */
 	SANDBOX_STEP_SETRESUID = 9,  /* then verify that regaining root fails */
 	SANDBOX_STEP_PDEATHSIG = 10, /* after the uid change, which clears it; parent check */
-	SANDBOX_STEP_CAPS = 11,      /* effective, permitted, inheritable cleared */
+	SANDBOX_STEP_CAPS = 11,	     /* effective, permitted, inheritable cleared */
 	SANDBOX_STEP_DUMPABLE = 12,
 	SANDBOX_STEP_NO_NEW_PRIVS = 13,
 	SANDBOX_STEP_LANDLOCK = 14,
@@ -59,8 +59,8 @@ enum sandbox_step {
 /* Dynamic users: uid == gid, one per running layer, no passwd or group
  * entry.  The range is the policy language's (POLICY_DYNAMIC_UID_*; the
  * conduit-sandbox build checks they agree). */
-#define SANDBOX_DYNAMIC_UID_MIN 61184u
-#define SANDBOX_DYNAMIC_UID_MAX 65519u
+#define SANDBOX_DYNAMIC_UID_MIN	 61184u
+#define SANDBOX_DYNAMIC_UID_MAX	 65519u
 #define SANDBOX_DYNAMIC_LOCK_DIR "/run/conduit/dynamic-users"
 
 /* Extra fds the layer keeps besides stdio (the channel, a key pipe, ...). */
@@ -131,8 +131,8 @@ _Noreturn void sandbox_apply(const struct sandbox_plan *plan, int status_fd);
 /* What the child reports on failure.  Fits in PIPE_BUF: written atomically. */
 struct sandbox_status {
 	uint32_t magic; /* SANDBOX_STATUS_MAGIC */
-	int32_t step;   /* enum sandbox_step */
-	int32_t err;    /* positive errno */
+	int32_t step;	/* enum sandbox_step */
+	int32_t err;	/* positive errno */
 	int32_t detail; /* step-specific: the fd, rlimit, signal or capability */
 };
 #define SANDBOX_STATUS_MAGIC 0x43534258u /* "CSBX" */
@@ -149,7 +149,6 @@ const char *sandbox_step_name(int step);
  * fork so no parent handler runs in the child.  Returns 0 and the child's
  * pid when the layer is running.  When setup failed, reaps the child,
  * copies its record to *failure (if not NULL) and returns -ECHILD. */
-int sandbox_spawn(const struct sandbox_plan *plan, pid_t *ret_pid,
-		  struct sandbox_status *failure);
+int sandbox_spawn(const struct sandbox_plan *plan, pid_t *ret_pid, struct sandbox_status *failure);
 
 #endif

@@ -19,9 +19,9 @@
 #include "sandbox-internal.h"
 
 /* clone flags that would create namespaces; the layer may not. */
-#define SECCOMP_CLONE_NS_FLAGS                                                                 \
-	((scmp_datum_t)(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |            \
-			CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP))
+#define SECCOMP_CLONE_NS_FLAGS                                                                     \
+	((scmp_datum_t)(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | \
+			CLONE_NEWNET | CLONE_NEWCGROUP))
 
 static int seccomp_add_conditional(scmp_filter_ctx ctx, const struct profile_syscall *sc, int nr,
 				   uint32_t bits, int exec_fd)
@@ -37,9 +37,10 @@ static int seccomp_add_conditional(scmp_filter_ctx ctx, const struct profile_sys
 		for (size_t i = 0; i < profile_nioctls; i++) {
 			if (!(profile_ioctls[i].profiles & bits))
 				continue;
-			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-					     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-						     (scmp_datum_t)(uint32_t)profile_ioctls[i].request));
+			r = seccomp_rule_add(
+				ctx, SCMP_ACT_ALLOW, nr, 1,
+				SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+					(scmp_datum_t)(uint32_t)profile_ioctls[i].request));
 			if (r < 0)
 				return r;
 		}

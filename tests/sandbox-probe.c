@@ -29,9 +29,9 @@ extern char **environ;
 
 static void print_status_lines(void)
 {
-	static const char *const keys[] = {"Uid:",    "Gid:",    "Groups:",     "CapInh:",
-					   "CapPrm:", "CapEff:", "CapBnd:",     "CapAmb:",
-					   "NoNewPrivs:", "Seccomp:"};
+	static const char *const keys[] = {
+		"Uid:",	   "Gid:",    "Groups:", "CapInh:",	"CapPrm:",
+		"CapEff:", "CapBnd:", "CapAmb:", "NoNewPrivs:", "Seccomp:"};
 	char line[512];
 	FILE *f = fopen("/proc/self/status", "re");
 
@@ -78,8 +78,8 @@ static void print_rlimits(void)
 	static const struct {
 		const char *name;
 		int res;
-	} r[] = {{"core", RLIMIT_CORE},   {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC},
-		 {"as", RLIMIT_AS},       {"data", RLIMIT_DATA},     {"fsize", RLIMIT_FSIZE},
+	} r[] = {{"core", RLIMIT_CORE}, {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC},
+		 {"as", RLIMIT_AS},	{"data", RLIMIT_DATA},	   {"fsize", RLIMIT_FSIZE},
 		 {"cpu", RLIMIT_CPU}};
 
 	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {

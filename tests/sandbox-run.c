@@ -74,7 +74,8 @@ void probe_run(const struct layer_spec *spec, int fail_step, struct probe_result
 	if (res->spawn_err < 0)
 		goto out;
 	for (;;) {
-		ssize_t n = read(out[0], res->out + res->out_len, sizeof(res->out) - 1 - res->out_len);
+		ssize_t n =
+			read(out[0], res->out + res->out_len, sizeof(res->out) - 1 - res->out_len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)

@@ -26,11 +26,11 @@ extern char probe_tmpdir[64];
 void probe_spec_init(struct probe_spec *ps, const char *const *args);
 
 struct probe_result {
-	int plan_err;     /* sandbox_plan_new() result */
-	int spawn_err;    /* sandbox_spawn() result */
+	int plan_err;		       /* sandbox_plan_new() result */
+	int spawn_err;		       /* sandbox_spawn() result */
 	struct sandbox_status failure; /* when spawn_err == -ECHILD */
-	int wait_status;  /* when the layer ran */
-	char out[65536];  /* its stdout */
+	int wait_status;	       /* when the layer ran */
+	char out[65536];	       /* its stdout */
 	size_t out_len;
 	char warning[256];
 };

@@ -672,8 +672,9 @@ static void test_fault_each_step(void **state)
 		probe_run(&ps.spec, step, &r);
 		assert_int_equal(r.plan_err, 0);
 		if (r.spawn_err != -ECHILD || r.failure.step != step || r.failure.err != EIO)
-			fail_msg("step %s: spawn %d, reported step %s err %d", sandbox_step_name(step),
-				 r.spawn_err, sandbox_step_name(r.failure.step), r.failure.err);
+			fail_msg("step %s: spawn %d, reported step %s err %d",
+				 sandbox_step_name(step), r.spawn_err,
+				 sandbox_step_name(r.failure.step), r.failure.err);
 		if (access(marker, F_OK) == 0)
 			fail_msg("the layer ran although step %s failed", sandbox_step_name(step));
 	}
@@ -694,9 +695,12 @@ static int setup(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest unit[] = {
-		cmocka_unit_test(test_profile_names),   cmocka_unit_test(test_profile_extras),
-		cmocka_unit_test(test_profile_documented), cmocka_unit_test(test_plan_rejects),
-		cmocka_unit_test(test_dynamic_users_distinct), cmocka_unit_test(test_status_read),
+		cmocka_unit_test(test_profile_names),
+		cmocka_unit_test(test_profile_extras),
+		cmocka_unit_test(test_profile_documented),
+		cmocka_unit_test(test_plan_rejects),
+		cmocka_unit_test(test_dynamic_users_distinct),
+		cmocka_unit_test(test_status_read),
 		cmocka_unit_test(test_warning_line),
 	};
 	const struct CMUnitTest integration[] = {
