@@ -7,12 +7,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/audit.h>
+#include <linux/netlink.h>
 #include <poll.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,32 +81,97 @@ static int find_command(const char *cmd, char *buf, size_t len)
 	return -ENOENT;
 }
 
-/* The kernel logs seccomp kills (audit type 1326) with the syscall number;
- * find the record for pid in /dev/kmsg.  Best effort: -ENOENT if absent. */
-static int seccomp_killed_syscall(pid_t pid)
+/* The syscall number from one audit text record for pid, or -1. */
+static int audit_record_syscall(const char *rec, pid_t pid)
 {
-	char rec[8192], needle[32];
-	int fd, nr = -ENOENT;
+	char needle[32];
 
-	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	snprintf(needle, sizeof(needle), " pid=%d ", (int)pid);
-	for (;;) {
-		ssize_t n = read(fd, rec, sizeof(rec) - 1);
+	const char *s = strstr(rec, needle);
+	if (!s)
+		return -1;
+	const char *sc = strstr(s, " syscall=");
+	return sc ? atoi(sc + 9) : -1;
+}
+
+/* Audit's read-only multicast group: seccomp kill records (type 1326)
+ * arrive here whole, without the printk rate limit that drops them from
+ * the kernel log after a burst.  Opened before the spawn; -1 if not
+ * permitted (needs CAP_AUDIT_READ). */
+static int audit_open(void)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK,
+				 .nl_groups = 1u << (AUDIT_NLGRP_READLOG - 1)};
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_AUDIT);
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Read fd (netlink audit when is_nl, else /dev/kmsg) for pid's seccomp
+ * record; kauditd delivers asynchronously, so wait up to 1 s for it. */
+static int audit_find(int fd, bool is_nl, pid_t pid)
+{
+	char buf[8192 + 1] __attribute__((aligned(8)));
+	int nr = -1;
+
+	for (int waits = 0; nr < 0 && waits < 10;) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
 		if (n < 0 && errno == EPIPE)
-			continue; /* overwritten record: go on with the next */
+			continue; /* kmsg: an overwritten record, go on */
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			struct pollfd p = {.fd = fd, .events = POLLIN};
+			if (poll(&p, 1, 100) < 0 && errno != EINTR)
+				break;
+			waits++;
+			continue;
+		}
 		if (n <= 0)
 			break;
-		rec[n] = '\0';
-		const char *s = strstr(rec, needle);
-		if (!s || !strstr(rec, "type=1326"))
+		buf[n] = '\0';
+		if (!is_nl) {
+			if (strstr(buf, "type=1326"))
+				nr = audit_record_syscall(buf, pid);
 			continue;
-		const char *sc = strstr(s, " syscall=");
-		if (sc)
-			nr = atoi(sc + 9);
+		}
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+		     h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type != AUDIT_SECCOMP)
+				continue;
+			/* The payload is text, not always NUL-terminated. */
+			char *text = NLMSG_DATA(h);
+			size_t len = NLMSG_PAYLOAD(h, 0);
+			if (text + len > buf + sizeof(buf) - 1)
+				continue;
+			char saved = text[len];
+			text[len] = '\0';
+			int v = audit_record_syscall(text, pid);
+			text[len] = saved;
+			if (v >= 0)
+				nr = v;
+		}
 	}
-	close(fd);
+	return nr;
+}
+
+/* Which syscall seccomp killed pid for: from the audit socket, else from
+ * /dev/kmsg.  Best effort: -1 when neither says (auditd may own records). */
+static int seccomp_killed_syscall(int audit_fd, pid_t pid)
+{
+	int nr = audit_fd >= 0 ? audit_find(audit_fd, true, pid) : -1;
+
+	if (nr < 0) {
+		int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0) {
+			nr = audit_find(fd, false, pid);
+			close(fd);
+		}
+	}
 	return nr;
 }
 
@@ -143,7 +211,7 @@ static void relay(int out_fd, int err_fd)
 	}
 }
 
-static int exit_code_for(pid_t pid, int status)
+static int exit_code_for(int audit_fd, pid_t pid, int status)
 {
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
@@ -151,7 +219,7 @@ static int exit_code_for(pid_t pid, int status)
 		return EXIT_SANDBOX_FAILED;
 	int sig = WTERMSIG(status);
 	if (sig == SIGSYS) {
-		int nr = seccomp_killed_syscall(pid);
+		int nr = seccomp_killed_syscall(audit_fd, pid);
 		char *name =
 			nr >= 0 ? seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr) : NULL;
 		if (name)
@@ -186,7 +254,7 @@ int main(int argc, char **argv)
 	struct sandbox_status failure;
 	char cmd[4096], warn[512];
 	int out[2] = {-1, -1}, err[2] = {-1, -1};
-	int c, r, ret = EXIT_SANDBOX_FAILED;
+	int c, r, ret = EXIT_SANDBOX_FAILED, audit_fd = -1;
 	pid_t pid;
 
 	/* '+': stop at CMD, so its own options are left alone. */
@@ -248,6 +316,7 @@ int main(int argc, char **argv)
 	}
 	if (sandbox_plan_warning(plan, warn, sizeof(warn)) > 0)
 		fprintf(stderr, "conduit-sandbox: %s\n", warn);
+	audit_fd = audit_open();
 	r = sandbox_spawn(plan, &pid, &failure);
 	close(out[1]);
 	close(err[1]);
@@ -280,7 +349,7 @@ int main(int argc, char **argv)
 		}
 	}
 	child_pid = 0;
-	ret = exit_code_for(pid, status);
+	ret = exit_code_for(audit_fd, pid, status);
 out:
 	for (int i = 0; i < 2; i++) {
 		if (out[i] >= 0)
@@ -288,6 +357,8 @@ out:
 		if (err[i] >= 0)
 			close(err[i]);
 	}
+	if (audit_fd >= 0)
+		close(audit_fd);
 	sandbox_plan_free(plan);
 	policy_free(pol);
 	return ret;
