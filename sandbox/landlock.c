@@ -120,6 +120,10 @@ int landlock_plan_build(const struct layer_spec *spec, int exec_fd, struct sandb
 
 	if (spec->landlock_min_abi < 0 || (spec->nlandlock > 0 && !spec->landlock))
 		return -EINVAL;
+	/* A bad spec is bad whether or not this kernel has Landlock. */
+	for (size_t i = 0; i < spec->nlandlock; i++)
+		if (!spec->landlock[i].path || spec->landlock[i].path[0] != '/')
+			return -EINVAL;
 	abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 	if (abi < 0) {
 		/* ENOSYS: not built in; EOPNOTSUPP: disabled at boot. */

@@ -130,6 +130,14 @@ int seccomp_plan_build(const struct layer_spec *spec, int exec_fd, struct sandbo
 	r = profile_allowed_set(spec, allowed);
 	if (r < 0)
 		goto out;
+	/* libseccomp probes the running kernel to pick the actions it will
+	 * emit; where the probe cannot run (valgrind, some containers) it
+	 * refuses to build at all.  We only compile here: the kernel judges
+	 * the program when the child installs it, and fails closed there. */
+	if (seccomp_api_get() < 3 && seccomp_api_set(3) < 0) {
+		r = -EOPNOTSUPP;
+		goto out;
+	}
 	/* Default: kill the whole process (a killed thread could leave the rest
 	 * running in an unexpected state).  Commissioning logs instead. */
 	ctx = seccomp_init(spec->seccomp_log ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);

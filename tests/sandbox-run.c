@@ -49,6 +49,22 @@ void probe_spec_init(struct probe_spec *ps, const char *const *args)
 	s->has_network_resource = false;
 }
 
+void probe_read_all(int fd, struct probe_result *res)
+{
+	for (;;) {
+		if (res->out_len >= sizeof(res->out) - 1)
+			break;
+		size_t room = sizeof(res->out) - 1 - res->out_len;
+		ssize_t n = read(fd, &res->out[res->out_len], room);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || (size_t)n > room)
+			break;
+		res->out_len += (size_t)n;
+	}
+	res->out[res->out_len] = '\0';
+}
+
 void probe_run(const struct layer_spec *spec, int fail_step, struct probe_result *res)
 {
 	struct sandbox_options opts;
@@ -73,15 +89,7 @@ void probe_run(const struct layer_spec *spec, int fail_step, struct probe_result
 	out[1] = -1;
 	if (res->spawn_err < 0)
 		goto out;
-	for (;;) {
-		ssize_t n =
-			read(out[0], res->out + res->out_len, sizeof(res->out) - 1 - res->out_len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		res->out_len += (size_t)n;
-	}
+	probe_read_all(out[0], res);
 	while (waitpid(pid, &res->wait_status, 0) < 0 && errno == EINTR)
 		;
 out:

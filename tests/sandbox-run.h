@@ -39,6 +39,9 @@ struct probe_result {
  * injects a failure (0: none). */
 void probe_run(const struct layer_spec *spec, int fail_step, struct probe_result *res);
 
+/* Read fd to EOF into res->out (NUL-terminated, truncated when full). */
+void probe_read_all(int fd, struct probe_result *res);
+
 /* The value after "key " on a line of out; NULL if absent. */
 const char *probe_value(const struct probe_result *res, const char *key, char *buf, size_t len);
 
