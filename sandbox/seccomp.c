@@ -23,6 +23,19 @@
 	((scmp_datum_t)(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | \
 			CLONE_NEWNET | CLONE_NEWCGROUP))
 
+/* Argument comparisons spelled out: libseccomp's SCMP_A* macros leave a
+ * field to the compiler, which clang rightly flags. */
+static struct scmp_arg_cmp cmp_eq(unsigned arg, scmp_datum_t v)
+{
+	return (struct scmp_arg_cmp){.arg = arg, .op = SCMP_CMP_EQ, .datum_a = v, .datum_b = 0};
+}
+
+static struct scmp_arg_cmp cmp_masked(unsigned arg, scmp_datum_t mask, scmp_datum_t v)
+{
+	return (struct scmp_arg_cmp){
+		.arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = v};
+}
+
 static int seccomp_add_conditional(scmp_filter_ctx ctx, const struct profile_syscall *sc, int nr,
 				   uint32_t bits, int exec_fd)
 {
@@ -39,28 +52,27 @@ static int seccomp_add_conditional(scmp_filter_ctx ctx, const struct profile_sys
 				continue;
 			r = seccomp_rule_add(
 				ctx, SCMP_ACT_ALLOW, nr, 1,
-				SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-					(scmp_datum_t)(uint32_t)profile_ioctls[i].request));
+				cmp_masked(1, 0xffffffffu,
+					   (scmp_datum_t)(uint32_t)profile_ioctls[i].request));
 			if (r < 0)
 				return r;
 		}
 		return 0;
 	case PROFILE_COND_CLONE:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-					SCMP_A0(SCMP_CMP_MASKED_EQ, SECCOMP_CLONE_NS_FLAGS, 0));
+					cmp_masked(0, SECCOMP_CLONE_NS_FLAGS, 0));
 	case PROFILE_COND_EXECVEAT:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,
-					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)exec_fd),
-					SCMP_A4(SCMP_CMP_EQ, (scmp_datum_t)AT_EMPTY_PATH));
+					cmp_eq(0, (scmp_datum_t)exec_fd),
+					cmp_eq(4, (scmp_datum_t)AT_EMPTY_PATH));
 	case PROFILE_COND_PRCTL:
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)PR_GET_SECCOMP));
+				     cmp_eq(0, (scmp_datum_t)PR_GET_SECCOMP));
 		if (r < 0)
 			return r;
 		/* exec makes the layer dumpable again; let it undo that. */
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,
-					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)PR_SET_DUMPABLE),
-					SCMP_A1(SCMP_CMP_EQ, 0));
+					cmp_eq(0, (scmp_datum_t)PR_SET_DUMPABLE), cmp_eq(1, 0));
 	}
 	return -EINVAL;
 }
