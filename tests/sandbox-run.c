@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,21 @@ const char *probe_value(const struct probe_result *res, const char *key, char *b
 		p += l + (eol ? 1 : 0);
 	}
 	return NULL;
+}
+
+int probe_become_nobody(char *exec_path, size_t len)
+{
+	/* Opened while still root: the build tree may not be reachable by
+	 * nobody (CI builds under /root), the magic link is. */
+	int fd = open(probe_path, O_PATH);
+	if (fd < 0)
+		return -errno;
+	if ((size_t)snprintf(exec_path, len, "/proc/self/fd/%d", fd) >= len)
+		return -ENAMETOOLONG;
+	if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+	    setresuid(65534, 65534, 65534) < 0)
+		return -errno;
+	return 0;
 }
 
 int probe_setup(int argc, char **argv)

@@ -45,6 +45,10 @@ void probe_read_all(int fd, struct probe_result *res);
 /* The value after "key " on a line of out; NULL if absent. */
 const char *probe_value(const struct probe_result *res, const char *key, char *buf, size_t len);
 
+/* In a forked child of a root test: drop to nobody (65534) for good, with
+ * exec_path set to a path of the probe that nobody can open. */
+int probe_become_nobody(char *exec_path, size_t len);
+
 /* Set up probe_path / probe_tmpdir from main's arguments. */
 int probe_setup(int argc, char **argv);
 void probe_teardown(void);

@@ -9,6 +9,7 @@
  * Usage: test-sandbox-sweep PROBE
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -73,18 +74,63 @@ struct outcome {
 	int code; /* exit code: 0 ran and succeeded, else errno */
 };
 
-static void sweep(uint32_t profiles, const char *mode, int end, struct outcome *out)
+/* Run as nobody instead of root (the rootless path): set by the test. */
+static bool sweep_rootless;
+
+static void sweep_spec_run(uint32_t profiles, const char *mode, int end, const char *exec,
+			   struct probe_result *r)
 {
 	struct probe_spec ps;
-	static struct probe_result r;
 	char to[16];
 
 	snprintf(to, sizeof(to), "%d", end - 1);
 	probe_spec_init(&ps, (const char *[]){"sweep", "0", to, mode, NULL});
+	if (exec)
+		ps.spec.exec = exec;
 	ps.spec.profiles = profiles | LAYER_PROFILE_STDIO; /* fork and wait4 */
 	ps.spec.limits.procs = LAYER_LIMIT_UNSET;
 	ps.spec.has_network_resource = true; /* no netns per run: faster, tested elsewhere */
-	probe_run(&ps.spec, 0, &r);
+	probe_run(&ps.spec, 0, r);
+}
+
+static void sweep(uint32_t profiles, const char *mode, int end, struct outcome *out)
+{
+	static struct probe_result r;
+
+	if (!sweep_rootless) {
+		sweep_spec_run(profiles, mode, end, NULL, &r);
+	} else {
+		/* A child drops to nobody for good and sends back what it saw. */
+		int p[2], st;
+		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			static struct probe_result cr;
+			char exec_path[64];
+			close(p[0]);
+			if (probe_become_nobody(exec_path, sizeof(exec_path)) < 0)
+				_exit(2);
+			sweep_spec_run(profiles, mode, end, exec_path, &cr);
+			if (write(p[1], &cr, sizeof(cr)) != (ssize_t)sizeof(cr))
+				_exit(3);
+			_exit(0);
+		}
+		close(p[1]);
+		size_t got = 0;
+		while (got < sizeof(r)) {
+			ssize_t n = read(p[0], (char *)&r + got, sizeof(r) - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		close(p[0]);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		assert_int_equal(got, sizeof(r));
+		if (!strstr(r.warning, "not root"))
+			fail_msg("rootless sweep without the rootless warning: '%s'", r.warning);
+	}
 	if (r.plan_err || r.spawn_err || !WIFEXITED(r.wait_status) ||
 	    WEXITSTATUS(r.wait_status) != 0)
 		fail_msg("sweep %s: plan %d spawn %d status %#x\n%s", mode, r.plan_err, r.spawn_err,
@@ -230,6 +276,17 @@ static void test_sweep_int80(void **state)
 	check_all_killed("int80", SWEEP_I386_END);
 }
 
+/* The same sweeps as nobody: no id change, the filter is the same. */
+static void test_sweep_rootless(void **state)
+{
+	(void)state;
+	sweep_rootless = true;
+	check_native(0, "stdio, rootless");
+	check_all_killed("x32", SWEEP_END);
+	check_all_killed("int80", SWEEP_I386_END);
+	sweep_rootless = false;
+}
+
 static void run_cmd(uint32_t profiles, const char *const *args, struct probe_result *r)
 {
 	struct probe_spec ps;
@@ -301,6 +358,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sweep_stdio),	cmocka_unit_test(test_sweep_all_profiles),
 		cmocka_unit_test(test_sweep_x32),	cmocka_unit_test(test_sweep_int80),
 		cmocka_unit_test(test_ioctl_high_bits), cmocka_unit_test(test_parent_untouchable),
+		cmocka_unit_test(test_sweep_rootless),
 	};
 
 	if (probe_setup(argc, argv) < 0)

@@ -623,10 +623,11 @@ static void test_rootless(void **state)
 	if (pid == 0) {
 		static struct probe_result r;
 		struct probe_spec ps;
-		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-		    setresuid(65534, 65534, 65534) < 0)
+		char exec_path[64];
+		if (probe_become_nobody(exec_path, sizeof(exec_path)) < 0)
 			_exit(2);
 		probe_spec_init(&ps, (const char *[]){"status", NULL});
+		ps.spec.exec = exec_path;
 		probe_run(&ps.spec, 0, &r);
 		dprintf(p[1], "plan %d spawn %d step %d err %d\nwarning %s\n%s", r.plan_err,
 			r.spawn_err, r.failure.step, r.failure.err, r.warning, r.out);
