@@ -78,7 +78,12 @@ static int plan_env(const struct layer_spec *spec, char ***ret)
 		const char *val = getenv(name);
 		if (!val)
 			continue;
-		size_t len = strlen(name) + 1 + strlen(val) + 1;
+		size_t len;
+		if (__builtin_add_overflow(strlen(name), strlen(val), &len) ||
+		    __builtin_add_overflow(len, 2, &len)) {
+			strv_free(v);
+			return -E2BIG;
+		}
 		if (!(v[n] = malloc(len))) {
 			strv_free(v);
 			return -ENOMEM;

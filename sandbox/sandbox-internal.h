@@ -57,7 +57,7 @@ struct sandbox_plan {
 	bool seccomp_log;
 
 	uint32_t warnings;
-	int fail_step; /* test hook; 0 in production builds */
+	int fail_step; /* SANDBOX_TEST_HOOKS builds only: fail this step */
 };
 
 /* Namespace kinds checked by inode: flag and /proc/self/ns/ name. */
