@@ -391,6 +391,69 @@ static void test_fault_each_step(void **state)
 	assert_int_equal(access(marker, F_OK), 0);
 }
 
+/* Real failures instead of the hook: a filter installed around the spawner
+ * makes one syscall of one step fail, as a kernel or LSM might (THREATS S8).
+ * The step must be reported with that errno and the layer must not run. */
+static void test_fault_real_syscalls(void **state)
+{
+	static const struct {
+		const char *syscall;
+		int err;
+		int step;
+	} cases[] = {
+		{"close_range", EPERM, SANDBOX_STEP_FDS},
+		{"setsid", EPERM, SANDBOX_STEP_SETSID},
+		{"prlimit64", EPERM, SANDBOX_STEP_RLIMITS},
+		{"unshare", EPERM, SANDBOX_STEP_NAMESPACES},
+		{"setgroups", EPERM, SANDBOX_STEP_SETGROUPS},
+		{"setresgid", EPERM, SANDBOX_STEP_SETRESGID},
+		{"setresuid", EPERM, SANDBOX_STEP_SETRESUID},
+		{"capset", EPERM, SANDBOX_STEP_CAPS},
+		{"landlock_restrict_self", ENOSYS, SANDBOX_STEP_LANDLOCK},
+		{"seccomp", ENOSYS, SANDBOX_STEP_SECCOMP},
+		{"execveat", ENOENT, SANDBOX_STEP_EXEC},
+	};
+	char marker[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(marker, sizeof(marker), "%s/real-%s", probe_tmpdir, cases[i].syscall);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			static struct probe_result r;
+			struct probe_spec ps;
+			scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+			if (!ctx ||
+			    seccomp_rule_add(ctx, SCMP_ACT_ERRNO((uint32_t)cases[i].err),
+					     seccomp_syscall_resolve_name(cases[i].syscall),
+					     0) < 0 ||
+			    seccomp_load(ctx) < 0)
+				_exit(10);
+			seccomp_release(ctx);
+			probe_spec_init(&ps, (const char *[]){"create", marker, NULL});
+			probe_run(&ps.spec, 0, &r);
+			if (r.plan_err)
+				_exit(11);
+			if (r.spawn_err != -ECHILD)
+				_exit(12);
+			if (r.failure.step != cases[i].step)
+				_exit(13);
+			if (r.failure.err != cases[i].err)
+				_exit(14);
+			_exit(0);
+		}
+		int st;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			fail_msg("%s -> %s: status %#x (10 filter, 11 plan, 12 spawned, 13 step, "
+				 "14 errno)",
+				 cases[i].syscall, strerror(cases[i].err), st);
+		if (access(marker, F_OK) == 0)
+			fail_msg("the layer ran although %s failed", cases[i].syscall);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest integration[] = {
@@ -405,6 +468,7 @@ int main(int argc, char **argv)
 	};
 	const struct CMUnitTest faults[] = {
 		cmocka_unit_test(test_fault_each_step),
+		cmocka_unit_test(test_fault_real_syscalls),
 	};
 	int r;
 
