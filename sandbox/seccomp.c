@@ -7,6 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <string.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdlib.h>
@@ -87,10 +90,26 @@ static const struct profile_syscall *seccomp_conditional(int nr)
 	return NULL;
 }
 
+/* Our own first instructions, ahead of libseccomp's program and in every
+ * mode (log mode included): a foreign architecture (i386 via int $0x80) and
+ * any number with the x32 bit kill the process.  libseccomp 2.4+ emits the
+ * same checks; this does not depend on its version or on the log-mode
+ * default action.  Jumps in BPF are relative, so prepending keeps
+ * libseccomp's program intact. */
+static const struct sock_filter seccomp_prefix[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 2),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u /* __X32_SYSCALL_BIT */, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+};
+#define SECCOMP_PREFIX_LEN (sizeof(seccomp_prefix) / sizeof(seccomp_prefix[0]))
+
 static int seccomp_export(scmp_filter_ctx ctx, struct sandbox_plan *plan)
 {
 	struct stat st;
 	struct sock_filter *prog = NULL;
+	size_t len;
 	int fd, r;
 
 	fd = memfd_create("conduit-seccomp", MFD_CLOEXEC);
@@ -105,22 +124,24 @@ static int seccomp_export(scmp_filter_ctx ctx, struct sandbox_plan *plan)
 	}
 	/* BPF_MAXINSNS is the kernel's cap; an empty program is a bug. */
 	if (st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter) != 0 ||
-	    st.st_size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
+	    (size_t)st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS - SECCOMP_PREFIX_LEN) {
 		r = -E2BIG;
 		goto out;
 	}
-	prog = malloc((size_t)st.st_size);
+	len = (size_t)st.st_size / sizeof(struct sock_filter);
+	prog = calloc(SECCOMP_PREFIX_LEN + len, sizeof(*prog));
 	if (!prog) {
 		r = -ENOMEM;
 		goto out;
 	}
-	ssize_t n = pread(fd, prog, (size_t)st.st_size, 0);
+	memcpy(prog, seccomp_prefix, sizeof(seccomp_prefix));
+	ssize_t n = pread(fd, prog + SECCOMP_PREFIX_LEN, (size_t)st.st_size, 0);
 	if (n != st.st_size) {
 		r = n < 0 ? -errno : -EIO;
 		goto out;
 	}
 	plan->bpf = prog;
-	plan->bpf_len = (unsigned short)(st.st_size / (off_t)sizeof(struct sock_filter));
+	plan->bpf_len = (unsigned short)(SECCOMP_PREFIX_LEN + len);
 	prog = NULL;
 	r = 0;
 out:
@@ -158,8 +179,7 @@ int seccomp_plan_build(const struct layer_spec *spec, int exec_fd, struct sandbo
 		goto out;
 	}
 	/* A foreign architecture (int $0x80, i386) is never commissioning: kill.
-	 * x32 numbers (bit 30) never equal a native number, so they fall to the
-	 * default action, which kills outside log mode. */
+	 * (seccomp_prefix checks it, and x32 numbers, before this program.) */
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
 	if (r < 0)
 		goto out;
