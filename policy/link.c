@@ -127,6 +127,106 @@ static int rule_ref_cmp(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* A hash of a rule's constraints that equal constraint lists share (order
+ * of constraints and of set members ignored; numbers hashed by value). */
+static uint64_t num_fp(const struct policy_num *n)
+{
+	double d = n->kind == POLICY_NUM_I64   ? (double)n->v.i
+		   : n->kind == POLICY_NUM_U64 ? (double)n->v.u
+					       : n->v.d;
+	if (d == 0)
+		d = 0; /* -0.0 equals 0.0 */
+	uint64_t u;
+	memcpy(&u, &d, sizeof(u));
+	return u * 0x9e3779b97f4a7c15ull;
+}
+
+static uint64_t glob_fp(const struct policy_glob *g)
+{
+	return policy_hash(g->pat, g->len) * 31u + g->literal;
+}
+
+static uint64_t cons_fp(const struct policy_cons *c, size_t n)
+{
+	uint64_t sum = n;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = policy_hash(c[i].arg, strlen(c[i].arg)) * 7u + (uint64_t)c[i].kind;
+		switch (c[i].kind) {
+		case POLICY_CONS_GLOB:
+			h ^= glob_fp(&c[i].u.glob);
+			break;
+		case POLICY_CONS_RANGE:
+			h ^= num_fp(&c[i].u.range.lo) + 3 * num_fp(&c[i].u.range.hi);
+			break;
+		case POLICY_CONS_NUMSET:
+			for (size_t k = 0; k < c[i].u.nums.n; k++)
+				h += num_fp(&c[i].u.nums.v[k]);
+			break;
+		case POLICY_CONS_STRSET:
+			for (size_t k = 0; k < c[i].u.strs.n; k++)
+				h += glob_fp(&c[i].u.strs.v[k]);
+			break;
+		case POLICY_CONS_LEN:
+			h ^= c[i].u.len.lo * 1000003u + c[i].u.len.hi;
+			break;
+		case POLICY_CONS_BOOL:
+			h ^= c[i].u.b;
+			break;
+		}
+		sum += h * 0xff51afd7ed558ccdull;
+	}
+	return sum;
+}
+
+struct fp_ref {
+	uint64_t fp;
+	size_t pos;
+};
+
+static int fp_cmp(const void *a, const void *b)
+{
+	const struct fp_ref *x = a, *y = b;
+	if (x->fp != y->fp)
+		return x->fp < y->fp ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* An allow and a deny of one method with the same constraints: the first
+ * would always win, so the file says two opposite things.  Sorting by
+ * fingerprint keeps this near-linear for large rule sets. */
+static int contradictions(struct parser *ps, const struct policy_rule **list, size_t n)
+{
+	struct fp_ref *fp = arena_array(ps->a, n, sizeof(*fp), _Alignof(struct fp_ref));
+	if (!fp)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		fp[i] = (struct fp_ref){cons_fp(list[i]->cons, list[i]->ncons), i};
+	qsort(fp, n, sizeof(*fp), fp_cmp);
+	for (size_t i = 0; i < n && !ps->d->stop;) {
+		size_t j = i;
+		while (j < n && fp[j].fp == fp[i].fp)
+			j++;
+		/* within a run, positions ascend: report each later rule once */
+		for (size_t y = i + 1; y < j; y++) {
+			const struct policy_rule *ry = list[fp[y].pos];
+			for (size_t x = i; x < y; x++) {
+				const struct policy_rule *rx = list[fp[x].pos];
+				if (rx->allow == ry->allow ||
+				    !cons_equal(rx->cons, rx->ncons, ry->cons, ry->ncons))
+					continue;
+				diag_at(ps->d, POLICY_SEV_ERROR, ry->off, 5,
+					"contradictory rules: this %s has the same method and "
+					"arguments as the %s at line %u",
+					ry->allow ? "allow" : "deny", rx->allow ? "allow" : "deny",
+					rx->line);
+				break;
+			}
+		}
+		i = j;
+	}
+	return 0;
+}
+
 /* Per-layer method index and the contradiction check, which is per method. */
 static int layer_index(struct parser *ps, struct policy_layer *L)
 {
@@ -158,19 +258,8 @@ static int layer_index(struct parser *ps, struct policy_layer *L)
 			list[j] = refs[j].r;
 			j++;
 		}
-		for (size_t x = i; x < j && !ps->d->stop; x++)
-			for (size_t y = x + 1; y < j; y++) {
-				const struct policy_rule *rx = list[x], *ry = list[y];
-				if (rx->allow != ry->allow &&
-				    cons_equal(rx->cons, rx->ncons, ry->cons, ry->ncons)) {
-					diag_at(ps->d, POLICY_SEV_ERROR, ry->off, 5,
-						"contradictory rules: this %s has the same method "
-						"and arguments as the %s at line %u",
-						ry->allow ? "allow" : "deny",
-						rx->allow ? "allow" : "deny", rx->line);
-					break;
-				}
-			}
+		if (contradictions(ps, &list[i], j - i) < 0)
+			return -ENOMEM;
 		ent[e].method = list[i]->method;
 		ent[e].len = strlen(list[i]->method);
 		ent[e].hash = policy_hash(ent[e].method, ent[e].len);

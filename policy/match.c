@@ -314,9 +314,10 @@ static bool bucket_take(struct bucket *b, const struct policy_rule *r, uint64_t 
 		if (b->tokens > cap)
 			b->tokens = cap;
 	}
-	/* A clock that goes back refills nothing but still moves last_ns, so
-	 * it cannot be used to mint tokens later. */
-	b->last_ns = now_ns;
+	/* A clock that goes back refills nothing and does not move last_ns:
+	 * time already credited is never credited twice. */
+	if (now_ns > b->last_ns)
+		b->last_ns = now_ns;
 	if (b->tokens < r->rate_period_ns)
 		return false;
 	b->tokens -= r->rate_period_ns;
