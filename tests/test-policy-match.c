@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "policy.h"
+#include "policy-int.h" /* the literal index, to check it is in use */
 
 static struct policy *compile(const char *text)
 {
@@ -509,14 +509,109 @@ static void test_no_allocation(void **state)
 	policy_free(p);
 }
 
+/* The literal index (many rules pinning one argument to exact strings)
+ * must give exactly the first match a plain scan of the rules gives. */
+static uint32_t rnd(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+static void test_literal_index_differential(void **state)
+{
+	(void)state;
+	static char rules[65536];
+	static char seen[300][96];
+	char seen_act[300];
+	size_t off = 0;
+	uint32_t seed = 12345;
+	for (int i = 0; i < 300; i++) {
+		unsigned t = rnd(&seed) % 40, kind = rnd(&seed) % 7;
+		char *c = seen[i];
+		if (kind < 3)
+			snprintf(c, 96, "tag \"t%u\"", t);
+		else if (kind == 3)
+			snprintf(c, 96, "tag {\"t%u\", \"t%u\"} value %u..%u", t, t + 1, t % 5,
+				 t % 5 + 3);
+		else if (kind == 4)
+			snprintf(c, 96, "tag \"t%u*\"", t % 4);
+		else if (kind == 5)
+			snprintf(c, 96, "value %u..%u", t, t + 2);
+		else
+			snprintf(c, 96, "tag \"t%u\" value %u", t, t % 7);
+		/* the same constraints with the opposite action would be a
+		 * (rejected) contradiction: repeat the earlier action instead */
+		seen_act[i] = rnd(&seed) % 3 ? 'a' : 'd';
+		for (int k = 0; k < i; k++)
+			if (strcmp(seen[k], c) == 0)
+				seen_act[i] = seen_act[k];
+		off += (size_t)snprintf(rules + off, sizeof(rules) - off, "    %s tag.write %s%s\n",
+					seen_act[i] == 'a' ? "allow" : "deny", c,
+					seen_act[i] == 'a' ? " rate 1000/s" : "");
+	}
+	char *text = malloc(sizeof(rules) + 512);
+	assert_non_null(text);
+	snprintf(text, sizeof(rules) + 512,
+		 "%slayer ui {\n    exec \"/bin/ui\"\n    syscalls stdio\n%s}\n", base, rules);
+	struct policy *p = NULL;
+	assert_int_equal(policy_compile_buffer("diff", text, strlen(text), stderr, &p), 0);
+	free(text);
+	const struct policy_layer *L = policy_layer(p, "ui");
+	assert_int_equal(L->index->nentries, 1);
+	assert_non_null(L->index->entries[0].key_arg);
+	assert_string_equal(L->index->entries[0].key_arg, "tag");
+	struct policy_state *st;
+	assert_int_equal(policy_state_new(p, &st), 0);
+	unsigned checked = 0;
+	for (int i = 0; i < 20000; i++) {
+		char tagbuf[16];
+		snprintf(tagbuf, sizeof(tagbuf), "t%u", rnd(&seed) % 45);
+		struct cdt_arg a[2];
+		size_t n = 0;
+		unsigned shape = rnd(&seed) % 4;
+		if (shape != 0) {
+			a[n] = str_arg("tag", tagbuf, strlen(tagbuf));
+			if (shape == 3)
+				a[n] = (struct cdt_arg){
+					.name = "tag", .type = CDT_TYPE_I64, .v.i64 = 1};
+			n++;
+		}
+		if (rnd(&seed) % 2)
+			a[n++] = (struct cdt_arg){.name = "value",
+						  .type = CDT_TYPE_I64,
+						  .v.i64 = (int64_t)(rnd(&seed) % 45)};
+		struct policy_decision d;
+		assert_int_equal(policy_decide(p, st, "ui", "tag.write", a, n,
+					       (uint64_t)i * 1000000000ull, &d),
+				 0);
+		const struct policy_rule *want = NULL;
+		for (size_t k = 0; k < L->nrules && !want; k++)
+			if (policy_cons_match(L->rules[k].cons, L->rules[k].ncons, a, n))
+				want = &L->rules[k];
+		assert_ptr_equal(d.rule, want);
+		checked += want != NULL;
+	}
+	assert_true(checked > 1000);
+	policy_state_free(st);
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_string_tricks),	cmocka_unit_test(test_globs),
-		cmocka_unit_test(test_num_cmp),		cmocka_unit_test(test_ranges),
-		cmocka_unit_test(test_len_bool),	cmocka_unit_test(test_canonical_args),
-		cmocka_unit_test(test_decision_fields), cmocka_unit_test(test_layer_log_mode),
-		cmocka_unit_test(test_accessors),	cmocka_unit_test(test_no_allocation),
+		cmocka_unit_test(test_string_tricks),
+		cmocka_unit_test(test_globs),
+		cmocka_unit_test(test_num_cmp),
+		cmocka_unit_test(test_ranges),
+		cmocka_unit_test(test_len_bool),
+		cmocka_unit_test(test_canonical_args),
+		cmocka_unit_test(test_decision_fields),
+		cmocka_unit_test(test_layer_log_mode),
+		cmocka_unit_test(test_accessors),
+		cmocka_unit_test(test_no_allocation),
+		cmocka_unit_test(test_literal_index_differential),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
