@@ -14,8 +14,6 @@
 
 #include "parse.h"
 
-bool parse_file(struct parser *ps);
-
 /* Bytes the language never contains: NUL, control characters other than
  * tab and newline (CR only before LF), invalid or overlong UTF-8. */
 static void source_validate(struct diag_ctx *d)

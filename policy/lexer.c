@@ -347,6 +347,13 @@ void lexer_next(struct lexer *lx, struct token *t)
 		tok_set(lx, t, TOK_NUMBER, start);
 		return;
 	}
+	/* "-inf" is the one word with a sign (a double in expect lines). */
+	if (c == '-' && lx->len - start >= 4 && memcmp(lx->src + start, "-inf", 4) == 0 &&
+	    (lx->len - start == 4 || !is_word_char(lx->src[start + 4]))) {
+		lx->pos = start + 4;
+		tok_set(lx, t, TOK_WORD, start);
+		return;
+	}
 	if (is_word_start(c)) {
 		size_t i = start + 1;
 		while (i < lx->len && is_word_char(lx->src[i])) {

@@ -127,6 +127,231 @@ static int rule_ref_cmp(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* A hash of a rule's constraints that equal constraint lists share (order
+ * of constraints and of set members ignored; numbers hashed by value). */
+static uint64_t num_fp(const struct policy_num *n)
+{
+	double d = n->kind == POLICY_NUM_I64   ? (double)n->v.i
+		   : n->kind == POLICY_NUM_U64 ? (double)n->v.u
+					       : n->v.d;
+	if (d == 0)
+		d = 0; /* -0.0 equals 0.0 */
+	uint64_t u;
+	memcpy(&u, &d, sizeof(u));
+	return u * 0x9e3779b97f4a7c15ull;
+}
+
+static uint64_t glob_fp(const struct policy_glob *g)
+{
+	return policy_hash(g->pat, g->len) * 31u + g->literal;
+}
+
+static uint64_t cons_fp(const struct policy_cons *c, size_t n)
+{
+	uint64_t sum = n;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = policy_hash(c[i].arg, strlen(c[i].arg)) * 7u + (uint64_t)c[i].kind;
+		switch (c[i].kind) {
+		case POLICY_CONS_GLOB:
+			h ^= glob_fp(&c[i].u.glob);
+			break;
+		case POLICY_CONS_RANGE:
+			h ^= num_fp(&c[i].u.range.lo) + 3 * num_fp(&c[i].u.range.hi);
+			break;
+		case POLICY_CONS_NUMSET:
+			for (size_t k = 0; k < c[i].u.nums.n; k++)
+				h += num_fp(&c[i].u.nums.v[k]);
+			break;
+		case POLICY_CONS_STRSET:
+			for (size_t k = 0; k < c[i].u.strs.n; k++)
+				h += glob_fp(&c[i].u.strs.v[k]);
+			break;
+		case POLICY_CONS_LEN:
+			h ^= c[i].u.len.lo * 1000003u + c[i].u.len.hi;
+			break;
+		case POLICY_CONS_BOOL:
+			h ^= c[i].u.b;
+			break;
+		}
+		sum += h * 0xff51afd7ed558ccdull;
+	}
+	return sum;
+}
+
+struct fp_ref {
+	uint64_t fp;
+	size_t pos;
+};
+
+static int fp_cmp(const void *a, const void *b)
+{
+	const struct fp_ref *x = a, *y = b;
+	if (x->fp != y->fp)
+		return x->fp < y->fp ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* An allow and a deny of one method with the same constraints: the first
+ * would always win, so the file says two opposite things.  Sorting by
+ * fingerprint keeps this near-linear for large rule sets. */
+static int contradictions(struct parser *ps, const struct policy_rule **list, size_t n)
+{
+	struct fp_ref *fp = arena_array(ps->a, n, sizeof(*fp), _Alignof(struct fp_ref));
+	if (!fp)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		fp[i] = (struct fp_ref){cons_fp(list[i]->cons, list[i]->ncons), i};
+	qsort(fp, n, sizeof(*fp), fp_cmp);
+	for (size_t i = 0; i < n && !ps->d->stop;) {
+		size_t j = i;
+		while (j < n && fp[j].fp == fp[i].fp)
+			j++;
+		/* within a run, positions ascend: report each later rule once */
+		for (size_t y = i + 1; y < j; y++) {
+			const struct policy_rule *ry = list[fp[y].pos];
+			for (size_t x = i; x < y; x++) {
+				const struct policy_rule *rx = list[fp[x].pos];
+				if (rx->allow == ry->allow ||
+				    !cons_equal(rx->cons, rx->ncons, ry->cons, ry->ncons))
+					continue;
+				diag_at(ps->d, POLICY_SEV_ERROR, ry->off, 5,
+					"contradictory rules: this %s has the same method and "
+					"arguments as the %s at line %u",
+					ry->allow ? "allow" : "deny", rx->allow ? "allow" : "deny",
+					rx->line);
+				break;
+			}
+		}
+		i = j;
+	}
+	return 0;
+}
+
+/* The exact strings rule r pins argument key to (a literal, or a set of
+ * literals), or 0 when it does not pin key. */
+static size_t rule_lits(const struct policy_rule *r, const char *key,
+			const struct policy_glob **ret)
+{
+	for (size_t i = 0; i < r->ncons; i++) {
+		const struct policy_cons *c = &r->cons[i];
+		if (key && strcmp(c->arg, key) != 0)
+			continue;
+		if (c->kind == POLICY_CONS_GLOB && c->u.glob.literal) {
+			*ret = &c->u.glob;
+			return 1;
+		}
+		if (c->kind == POLICY_CONS_STRSET) {
+			bool all = true;
+			for (size_t k = 0; k < c->u.strs.n; k++)
+				all = all && c->u.strs.v[k].literal;
+			if (all) {
+				*ret = c->u.strs.v;
+				return c->u.strs.n;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Index a long rule list by the argument most rules pin to exact strings
+ * (`allow tag.write tag "plant.x" ...` a thousand times), so a decision
+ * checks the few rules that can match instead of all of them. */
+static int lit_index(struct parser *ps, struct policy_method_entry *e)
+{
+	struct arena *a = ps->a;
+	size_t n = e->nrules;
+	if (n < 8)
+		return 0;
+	const char *names[16];
+	size_t counts[16], nn = 0, best = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct policy_rule *r = e->rules[i];
+		for (size_t c = 0; c < r->ncons; c++) {
+			const struct policy_glob *g;
+			const char *arg = r->cons[c].arg;
+			if (!rule_lits(r, arg, &g))
+				continue;
+			size_t k = 0;
+			while (k < nn && strcmp(names[k], arg) != 0)
+				k++;
+			if (k == nn && nn < 16) {
+				names[nn] = arg;
+				counts[nn++] = 0;
+			}
+			if (k < nn)
+				counts[k]++;
+			break;
+		}
+	}
+	for (size_t k = 1; k < nn; k++)
+		if (counts[k] > counts[best])
+			best = k;
+	if (nn == 0 || counts[best] < 4)
+		return 0;
+	const char *key = names[best];
+	size_t m = 0, nother = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct policy_glob *g;
+		size_t nl = rule_lits(e->rules[i], key, &g);
+		if (nl)
+			m += nl;
+		else
+			nother++;
+	}
+	size_t nslots = table_size(m);
+	uint32_t *slots = arena_array(a, nslots, sizeof(uint32_t), _Alignof(uint32_t));
+	struct policy_lit_group *groups =
+		arena_array(a, m, sizeof(*groups), _Alignof(struct policy_lit_group));
+	uint32_t *pos = arena_array(a, m, sizeof(uint32_t), _Alignof(uint32_t));
+	uint32_t *other = arena_array(a, nother, sizeof(uint32_t), _Alignof(uint32_t));
+	size_t *fill = arena_array(a, m, sizeof(size_t), _Alignof(size_t));
+	if (!slots || !groups || !pos || !other || !fill)
+		return -ENOMEM;
+	size_t ngroups = 0, no = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			const struct policy_glob *g;
+			size_t nl = rule_lits(e->rules[i], key, &g);
+			if (!nl && pass == 1)
+				other[no++] = (uint32_t)i;
+			for (size_t k = 0; k < nl; k++) {
+				uint32_t h = policy_hash(g[k].pat, g[k].len), s;
+				for (;; h++) {
+					s = slots[h & (nslots - 1)];
+					if (!s ||
+					    (groups[s - 1].len == g[k].len &&
+					     memcmp(groups[s - 1].lit, g[k].pat, g[k].len) == 0))
+						break;
+				}
+				if (!s) {
+					groups[ngroups] = (struct policy_lit_group){
+						g[k].pat, g[k].len, NULL, 0};
+					s = slots[h & (nslots - 1)] = (uint32_t)++ngroups;
+				}
+				if (pass == 0)
+					groups[s - 1].n++;
+				else
+					((uint32_t *)groups[s - 1].pos)[fill[s - 1]++] =
+						(uint32_t)i;
+			}
+		}
+		if (pass == 0) {
+			size_t off = 0;
+			for (size_t k = 0; k < ngroups; k++) {
+				groups[k].pos = pos + off;
+				off += groups[k].n;
+			}
+		}
+	}
+	e->key_arg = key;
+	e->groups = groups;
+	e->lit_slots = slots;
+	e->lit_mask = nslots - 1;
+	e->other = other;
+	e->nother = nother;
+	return 0;
+}
+
 /* Per-layer method index and the contradiction check, which is per method. */
 static int layer_index(struct parser *ps, struct policy_layer *L)
 {
@@ -158,24 +383,15 @@ static int layer_index(struct parser *ps, struct policy_layer *L)
 			list[j] = refs[j].r;
 			j++;
 		}
-		for (size_t x = i; x < j && !ps->d->stop; x++)
-			for (size_t y = x + 1; y < j; y++) {
-				const struct policy_rule *rx = list[x], *ry = list[y];
-				if (rx->allow != ry->allow &&
-				    cons_equal(rx->cons, rx->ncons, ry->cons, ry->ncons)) {
-					diag_at(ps->d, POLICY_SEV_ERROR, ry->off, 5,
-						"contradictory rules: this %s has the same method "
-						"and arguments as the %s at line %u",
-						ry->allow ? "allow" : "deny",
-						rx->allow ? "allow" : "deny", rx->line);
-					break;
-				}
-			}
+		if (contradictions(ps, &list[i], j - i) < 0)
+			return -ENOMEM;
 		ent[e].method = list[i]->method;
 		ent[e].len = strlen(list[i]->method);
 		ent[e].hash = policy_hash(ent[e].method, ent[e].len);
 		ent[e].rules = (const struct policy_rule *const *)&list[i];
 		ent[e].nrules = j - i;
+		if (lit_index(ps, &ent[e]) < 0)
+			return -ENOMEM;
 		for (uint32_t h = ent[e].hash;; h++)
 			if (!slots[h & (nslots - 1)]) {
 				slots[h & (nslots - 1)] = (uint32_t)(e + 1);

@@ -198,25 +198,22 @@ unsigned policy_lint(const struct policy *p, policy_diag_fn fn, void *userdata)
 				     : res->kind == POLICY_RES_LISTEN ? "conduit.listen"
 								      : "conduit.open");
 		}
-		/* Shadowing is within one method: walk the matcher's index. */
-		for (size_t e = 0; L->index && e < L->index->nentries; e++) {
-			const struct policy_method_entry *me = &L->index->entries[e];
-			for (size_t i = 1; i < me->nrules; i++) {
-				const struct policy_rule *r = me->rules[i];
-				for (size_t j = 0; j < i; j++) {
-					const struct policy_rule *q = me->rules[j];
-					if (!cons_subsumes(q->cons, q->ncons, r->cons, r->ncons))
-						continue;
-					WARN(r->off, 5,
-					     "rule %s can never match: rule %s at line %u matches "
-					     "every call it does [shadowed]",
-					     r->id, q->id, q->line);
-					break;
-				}
-			}
-		}
 		for (size_t i = 0; i < L->nrules; i++) {
 			const struct policy_rule *r = &L->rules[i];
+			/* File order keeps warnings in line order; the quadratic
+			 * scan is bounded by POLICY_RULES_MAX and runs in the CLI
+			 * only, never in the broker. */
+			for (size_t j = 0; j < i; j++) {
+				const struct policy_rule *q = &L->rules[j];
+				if (strcmp(q->method, r->method) != 0 ||
+				    !cons_subsumes(q->cons, q->ncons, r->cons, r->ncons))
+					continue;
+				WARN(r->off, 5,
+				     "rule %s can never match: rule %s at line %u matches every "
+				     "call it does [shadowed]",
+				     r->id, q->id, q->line);
+				break;
+			}
 			if (!r->allow)
 				continue;
 			for (size_t c = 0; c < r->ncons; c++) {

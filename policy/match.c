@@ -194,14 +194,38 @@ static bool arg_num(const struct cdt_arg *a, struct policy_num *n)
 	return false;
 }
 
-static bool cons_one(const struct policy_cons *c, const struct cdt_arg *a)
+/* One call's arguments, with the UTF-8/NUL check of each string done at
+ * most once per decision however many rules look at it. */
+struct call {
+	const struct cdt_arg *args;
+	size_t nargs;
+	uint64_t checked, clean; /* bit i: args[i] (nargs <= CDT_ARGS_MAX = 64) */
+};
+
+static bool call_string(struct call *c, size_t i)
 {
+	const struct cdt_arg *a = &c->args[i];
+	if (a->type != CDT_TYPE_STRING || (a->v.str.len && !a->v.str.ptr))
+		return false;
+	if (i >= 64)
+		return utf8_clean(a->v.str.ptr, a->v.str.len);
+	uint64_t bit = 1ull << i;
+	if (!(c->checked & bit)) {
+		c->checked |= bit;
+		if (utf8_clean(a->v.str.ptr, a->v.str.len))
+			c->clean |= bit;
+	}
+	return c->clean & bit;
+}
+
+static bool cons_one(const struct policy_cons *c, struct call *call, size_t idx)
+{
+	const struct cdt_arg *a = &call->args[idx];
 	struct policy_num n;
 	switch (c->kind) {
 	case POLICY_CONS_GLOB:
 	case POLICY_CONS_STRSET:
-		if (a->type != CDT_TYPE_STRING || (a->v.str.len && !a->v.str.ptr) ||
-		    !utf8_clean(a->v.str.ptr, a->v.str.len))
+		if (!call_string(call, idx))
 			return false;
 		if (c->kind == POLICY_CONS_GLOB)
 			return policy_glob_match(&c->u.glob, a->v.str.ptr, a->v.str.len);
@@ -240,24 +264,32 @@ static bool cons_one(const struct policy_cons *c, const struct cdt_arg *a)
 	return false;
 }
 
-static const struct cdt_arg *arg_find(const struct cdt_arg *args, size_t nargs, const char *name)
+static size_t arg_find(const struct cdt_arg *args, size_t nargs, const char *name)
 {
 	/* nargs <= CDT_ARGS_MAX and names are short: a scan beats a search. */
 	for (size_t i = 0; i < nargs; i++)
 		if (args[i].name && strcmp(args[i].name, name) == 0)
-			return &args[i];
-	return NULL;
+			return i;
+	return SIZE_MAX;
+}
+
+static size_t cons_fail(const struct policy_cons *cons, size_t ncons, struct call *call)
+{
+	for (size_t i = 0; i < ncons; i++) {
+		size_t idx = arg_find(call->args, call->nargs, cons[i].arg);
+		if (idx == SIZE_MAX || !cons_one(&cons[i], call, idx))
+			return i;
+	}
+	return ncons;
 }
 
 size_t policy_cons_first_failure(const struct policy_cons *cons, size_t ncons,
 				 const struct cdt_arg *args, size_t nargs)
 {
-	for (size_t i = 0; i < ncons; i++) {
-		const struct cdt_arg *a = arg_find(args, nargs, cons[i].arg);
-		if (!a || !cons_one(&cons[i], a))
-			return i;
-	}
-	return ncons;
+	struct call call = {.args = args, .nargs = nargs};
+	if (nargs && !args)
+		return 0;
+	return cons_fail(cons, ncons, &call);
 }
 
 bool policy_cons_match(const struct policy_cons *cons, size_t ncons, const struct cdt_arg *args,
@@ -314,9 +346,10 @@ static bool bucket_take(struct bucket *b, const struct policy_rule *r, uint64_t 
 		if (b->tokens > cap)
 			b->tokens = cap;
 	}
-	/* A clock that goes back refills nothing but still moves last_ns, so
-	 * it cannot be used to mint tokens later. */
-	b->last_ns = now_ns;
+	/* A clock that goes back refills nothing and does not move last_ns:
+	 * time already credited is never credited twice. */
+	if (now_ns > b->last_ns)
+		b->last_ns = now_ns;
 	if (b->tokens < r->rate_period_ns)
 		return false;
 	b->tokens -= r->rate_period_ns;
@@ -337,6 +370,51 @@ static const struct policy_method_entry *method_find(const struct policy_layer *
 		if (e->len == len && memcmp(e->method, method, len) == 0)
 			return e;
 	}
+}
+
+/* The first rule of the method that matches the call.  With a literal
+ * index (link.c), only rules whose literal on the key argument equals the
+ * call's value, and rules without such a literal, can match: walk both
+ * position-ordered lists together so the first match is still the first in
+ * the file. */
+static const struct policy_rule *first_match(const struct policy_method_entry *e, struct call *call)
+{
+	if (!e->key_arg) {
+		for (size_t i = 0; i < e->nrules; i++)
+			if (cons_fail(e->rules[i]->cons, e->rules[i]->ncons, call) ==
+			    e->rules[i]->ncons)
+				return e->rules[i];
+		return NULL;
+	}
+	const uint32_t *cand = NULL;
+	size_t ncand = 0;
+	size_t k = arg_find(call->args, call->nargs, e->key_arg);
+	if (k != SIZE_MAX && call_string(call, k)) {
+		const struct cdt_arg *a = &call->args[k];
+		for (uint32_t h = policy_hash(a->v.str.ptr, a->v.str.len);; h++) {
+			uint32_t s = e->lit_slots[h & e->lit_mask];
+			if (!s)
+				break;
+			const struct policy_lit_group *g = &e->groups[s - 1];
+			if (g->len == a->v.str.len && memcmp(g->lit, a->v.str.ptr, g->len) == 0) {
+				cand = g->pos;
+				ncand = g->n;
+				break;
+			}
+		}
+	}
+	size_t i = 0, j = 0;
+	while (i < ncand || j < e->nother) {
+		uint32_t pos;
+		if (j >= e->nother || (i < ncand && cand[i] < e->other[j]))
+			pos = cand[i++];
+		else
+			pos = e->other[j++];
+		const struct policy_rule *r = e->rules[pos];
+		if (cons_fail(r->cons, r->ncons, call) == r->ncons)
+			return r;
+	}
+	return NULL;
 }
 
 int policy_decide(const struct policy *p, struct policy_state *st, const char *layer,
@@ -363,10 +441,9 @@ int policy_decide(const struct policy *p, struct policy_state *st, const char *l
 	const struct policy_method_entry *e = canonical ? method_find(L, method, mlen) : NULL;
 	if (!canonical)
 		d.reason = "arguments not in canonical order (denied)";
-	for (size_t i = 0; e && i < e->nrules; i++) {
-		const struct policy_rule *r = e->rules[i];
-		if (!policy_cons_match(r->cons, r->ncons, args, nargs))
-			continue;
+	struct call call = {.args = args, .nargs = nargs};
+	const struct policy_rule *r = e ? first_match(e, &call) : NULL;
+	if (r) {
 		d.rule = r;
 		d.rule_id = r->id;
 		d.line = r->line;
@@ -382,7 +459,6 @@ int policy_decide(const struct policy *p, struct policy_state *st, const char *l
 			d.verdict = POLICY_ALLOW;
 			d.reason = "allowed by rule";
 		}
-		break;
 	}
 	if (!d.rule)
 		d.rule_id = L->default_rule_id;

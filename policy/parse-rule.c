@@ -306,6 +306,11 @@ static bool parse_rate(struct parser *ps, struct policy_rule *r)
 		ps_error(ps, &per, "expected s, m, h or a duration after '/'");
 		return false;
 	}
+	uint64_t cap;
+	if (__builtin_mul_overflow(count, period, &cap)) {
+		ps_error(ps, &per, "rate period too long for this rate");
+		return false;
+	}
 	r->has_rate = true;
 	r->rate_n = count;
 	r->rate_period_ns = period;
@@ -317,6 +322,11 @@ static bool parse_rate(struct parser *ps, struct policy_rule *r)
 		if (num_parse(b.p, b.len, &num) < 0 || b.kind != TOK_NUMBER ||
 		    num.kind != POLICY_NUM_I64 || num.v.i <= 0 || num.v.i > POLICY_RATE_MAX) {
 			ps_error(ps, &b, "burst must be 1..%u", POLICY_RATE_MAX);
+			return false;
+		}
+		/* The bucket counts burst * period in ns (match.c). */
+		if (__builtin_mul_overflow((uint64_t)num.v.i, period, &cap)) {
+			ps_error(ps, &b, "burst times the rate period is over 2^64 ns");
 			return false;
 		}
 		r->burst = (uint64_t)num.v.i;

@@ -49,6 +49,17 @@ bool ps_parse_duration(struct parser *ps, const struct token *t, uint64_t *ret_n
 char *ps_string(struct parser *ps, const struct token *t, bool glob, size_t *ret_len,
 		bool *ret_meta);
 
+char *ps_path(struct parser *ps, const struct token *t);
+bool ps_count(struct parser *ps, const struct token *t, uint64_t max, uint64_t *ret);
+bool ps_size(struct parser *ps, const struct token *t, uint64_t *ret);
+bool name_is_layer(const char *p, size_t len);
+
+/* Parse the whole file into ps; false only when the arena ran out. */
+bool parse_file(struct parser *ps);
+
+/* parse-layer.c: one directive inside `layer NAME { ... }` */
+bool parse_layer_directive(struct parser *ps, struct layer_build *lb);
+
 /* parse-rule.c */
 bool parse_rule(struct parser *ps, struct layer_build *lb, bool allow);
 bool parse_subscribe(struct parser *ps, struct layer_build *lb);

@@ -23,12 +23,29 @@ void arena_release(struct arena *a);
 
 /* ---- Method index: open addressing over a layer's method names ---- */
 
+/* Rules of one method whose constraint on the key argument is this exact
+ * string (positions ascending). */
+struct policy_lit_group {
+	const char *lit;
+	size_t len;
+	const uint32_t *pos;
+	size_t n;
+};
+
 struct policy_method_entry {
 	const char *method;
 	size_t len;
 	uint32_t hash;
 	const struct policy_rule *const *rules; /* file order */
 	size_t nrules;
+	/* Literal index, built when many rules pin one argument to exact
+	 * strings (key_arg NULL otherwise). */
+	const char *key_arg;
+	const struct policy_lit_group *groups;
+	const uint32_t *lit_slots; /* group index + 1 */
+	size_t lit_mask;
+	const uint32_t *other; /* positions of rules without a literal on key_arg */
+	size_t nother;
 };
 
 struct policy_method_index {
