@@ -285,8 +285,13 @@ static int step_namespaces(const struct sandbox_plan *p, struct apply_fail *f)
 		struct stat st;
 		if (!(flags & sandbox_ns_kinds[i].flag))
 			continue;
-		if (stat(sandbox_ns_kinds[i].path, &st) < 0)
+		if (stat(sandbox_ns_kinds[i].path, &st) < 0) {
+			/* A PID namespace nobody has entered yet (no init) cannot
+			 * be opened: that is the new one, the parent's always can. */
+			if (errno == ENOENT && sandbox_ns_kinds[i].flag == CLONE_NEWPID)
+				continue;
 			return apply_err(f, errno, sandbox_ns_kinds[i].flag);
+		}
 		if (st.st_ino == p->ns_ino[i])
 			return apply_err(f, EPERM, sandbox_ns_kinds[i].flag);
 	}

@@ -112,7 +112,7 @@ static void print_stat(void)
 
 static void print_ns(void)
 {
-	static const char *const ns[] = {"net", "ipc", "uts", "mnt"};
+	static const char *const ns[] = {"net", "ipc", "uts", "mnt", "pid_for_children"};
 	char path[64], buf[128];
 
 	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {

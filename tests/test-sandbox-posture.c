@@ -111,26 +111,32 @@ static void test_posture(void **state)
 	assert_line(&r, "ns_mnt", own);
 }
 
-static void test_keep_fd_and_network_resource(void **state)
+/* Exactly SANDBOX_KEEP_MAX extra fds survive, at their numbers (some above
+ * the layer's own RLIMIT_NOFILE of 32), and a network resource keeps the
+ * network namespace. */
+static void test_keep_fds_and_network_resource(void **state)
 {
 	struct probe_spec ps;
 	static struct probe_result r;
 	const char *args[] = {"status", NULL};
-	char want[32], own[128];
-	int p[2];
+	char want[256], own[128];
+	int p[SANDBOX_KEEP_MAX][2], keep[SANDBOX_KEEP_MAX];
 
 	(void)state;
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	for (int i = 0; i < SANDBOX_KEEP_MAX; i++) {
+		assert_int_equal(pipe2(p[i], O_CLOEXEC), 0);
+		keep[i] = p[i][0];
+	}
 	probe_spec_init(&ps, args);
-	ps.spec.has_network_resource = true; /* keeps the network namespace */
+	ps.spec.has_network_resource = true;
 	ps.spec.namespaces = 0;
 	struct sandbox_options opts;
 	struct sandbox_plan *plan = NULL;
 	int out[2];
 	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
 	sandbox_options_init(&opts);
-	opts.keep_fds = &p[0];
-	opts.nkeep = 1;
+	opts.keep_fds = keep;
+	opts.nkeep = SANDBOX_KEEP_MAX;
 	opts.stdio[1] = out[1];
 	assert_int_equal(sandbox_plan_new(&ps.spec, &opts, &plan), 0);
 	pid_t pid;
@@ -141,7 +147,11 @@ static void test_keep_fd_and_network_resource(void **state)
 	int st;
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	snprintf(want, sizeof(want), "0 1 2 %d", p[0]);
+	/* pipe2 hands out ascending numbers; /proc lists them in order. */
+	size_t off = (size_t)snprintf(want, sizeof(want), "0 1 2");
+	for (int i = 0; i < SANDBOX_KEEP_MAX; i++)
+		off += (size_t)snprintf(want + off, sizeof(want) - off, " %d", keep[i]);
+	assert_true(keep[SANDBOX_KEEP_MAX - 1] > 32);
 	assert_line(&r, "fds", want);
 	ssize_t n = readlink("/proc/self/ns/net", own, sizeof(own) - 1);
 	assert_true(n > 0);
@@ -149,8 +159,43 @@ static void test_keep_fd_and_network_resource(void **state)
 	assert_line(&r, "ns_net", own);
 	sandbox_plan_free(plan);
 	close(out[0]);
-	close(p[0]);
-	close(p[1]);
+	for (int i = 0; i < SANDBOX_KEEP_MAX; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+}
+
+/* Every namespace the policy can ask for, each verified to be new. */
+static void test_all_namespaces(void **state)
+{
+	struct probe_spec ps;
+	static struct probe_result r;
+	static const char *const ns[] = {"net", "ipc", "uts", "mnt"};
+	char key[16], path[64], own[128], buf[128];
+
+	(void)state;
+	probe_spec_init(&ps, (const char *[]){"status", NULL});
+	ps.spec.namespaces =
+		LAYER_NS_NET | LAYER_NS_IPC | LAYER_NS_UTS | LAYER_NS_PID | LAYER_NS_MOUNT;
+	ps.spec.has_network_resource = true; /* net asked for explicitly */
+	probe_run(&ps.spec, 0, &r);
+	assert_ran(&r);
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		snprintf(key, sizeof(key), "ns_%s", ns[i]);
+		snprintf(path, sizeof(path), "/proc/self/ns/%s", ns[i]);
+		ssize_t n = readlink(path, own, sizeof(own) - 1);
+		assert_true(n > 0);
+		own[n] = '\0';
+		const char *v = probe_value(&r, key, buf, sizeof(buf));
+		assert_non_null(v);
+		assert_string_not_equal(v, own);
+	}
+	/* The layer's children would start a new PID namespace: /proc cannot
+	 * name it before its init exists, ours it can. */
+	ssize_t n = readlink("/proc/self/ns/pid_for_children", own, sizeof(own) - 1);
+	assert_true(n > 0);
+	assert_null(probe_value(&r, "ns_pid_for_children", buf, sizeof(buf)));
+	assert_line(&r, "Seccomp:", "2");
 }
 
 static void probe_cmd(const char *const *args, struct probe_result *r)
@@ -458,7 +503,8 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest integration[] = {
 		cmocka_unit_test(test_posture),
-		cmocka_unit_test(test_keep_fd_and_network_resource),
+		cmocka_unit_test(test_keep_fds_and_network_resource),
+		cmocka_unit_test(test_all_namespaces),
 		cmocka_unit_test(test_no_fork_no_root),
 		cmocka_unit_test(test_landlock_paths),
 		cmocka_unit_test(test_exec_failure_reported),
