@@ -50,7 +50,7 @@ const struct profile_syscall profile_syscalls[] = {
 	{"set_tid_address", B, 0, "libc start-up"},
 	{"set_robust_list", B, 0, "libc start-up, robust mutexes"},
 	{"rseq", B, 0, "libc start-up (restartable sequences)"},
-	{"prlimit64", B, 0, "getrlimit; raising a hard limit needs a capability the layer lacks"},
+	{"prlimit64", B, PROFILE_COND_SELF, "getrlimit/setrlimit on itself (pid 0) only"},
 	{"getrandom", B, 0, "malloc and stack-protector seeds, libsodium"},
 	{"futex", B, 0, "locks in libc"},
 	{"rt_sigaction", B, 0, "install signal handlers"},

@@ -29,6 +29,7 @@ enum profile_cond {
 	PROFILE_COND_CLONE,    /* no CLONE_NEW* flag: threads and (NPROC-bounded) fork only */
 	PROFILE_COND_EXECVEAT, /* only the plan's exec fd with AT_EMPTY_PATH */
 	PROFILE_COND_PRCTL,    /* only PR_GET_SECCOMP and PR_SET_DUMPABLE 0 */
+	PROFILE_COND_SELF,     /* first argument 0: the calling process only */
 };
 
 struct profile_syscall {

@@ -68,6 +68,9 @@ static int seccomp_add_conditional(scmp_filter_ctx ctx, const struct profile_sys
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,
 					cmp_eq(0, (scmp_datum_t)exec_fd),
 					cmp_eq(4, (scmp_datum_t)AT_EMPTY_PATH));
+	case PROFILE_COND_SELF:
+		/* Not another process of the same uid (rootless: the broker). */
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, cmp_eq(0, 0));
 	case PROFILE_COND_PRCTL:
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 				     cmp_eq(0, (scmp_datum_t)PR_GET_SECCOMP));

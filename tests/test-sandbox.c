@@ -110,12 +110,12 @@ static void test_profile_documented(void **state)
 	fclose(f);
 	doc[n] = '\0';
 	for (size_t i = 0; i < profile_nsyscalls; i++) {
-		snprintf(needle, sizeof(needle), "`%s`", profile_syscalls[i].name);
+		snprintf(needle, sizeof(needle), "| `%s` |", profile_syscalls[i].name);
 		if (!strstr(doc, needle))
 			fail_msg("%s missing from docs/sandbox.md", needle);
 	}
 	for (size_t i = 0; i < profile_nioctls; i++) {
-		snprintf(needle, sizeof(needle), "`%s`", profile_ioctls[i].name);
+		snprintf(needle, sizeof(needle), "| `%s` |", profile_ioctls[i].name);
 		if (!strstr(doc, needle))
 			fail_msg("%s missing from docs/sandbox.md", needle);
 	}
