@@ -124,8 +124,11 @@ uint32_t sandbox_plan_warnings(const struct sandbox_plan *plan);
 int sandbox_plan_warning(const struct sandbox_plan *plan, char *buf, size_t len);
 
 /* In the child after fork: confine, verify and exec.  Never returns: on
- * failure writes a struct sandbox_status to status_fd (which must be
- * close-on-exec) and _exit(SANDBOX_EXIT_SETUP).  Async-signal-safe. */
+ * failure writes a struct sandbox_status to status_fd (close-on-exec, >= 3,
+ * not one of the keep fds) and _exit(SANDBOX_EXIT_SETUP).  Async-signal-
+ * safe: callable after fork from a multithreaded process.  The parent-death
+ * signal is tied to the thread that forked: fork from a thread that lives
+ * as long as the layer. */
 _Noreturn void sandbox_apply(const struct sandbox_plan *plan, int status_fd);
 
 /* What the child reports on failure.  Fits in PIPE_BUF: written atomically. */
