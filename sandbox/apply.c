@@ -111,6 +111,10 @@ static int fds_verify(const int *want, size_t nwant, struct apply_fail *f)
 			/* struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name */
 			unsigned short reclen;
 			__builtin_memcpy(&reclen, buf + off + 16, sizeof(reclen));
+			if (reclen < 20 || reclen > n - off) {
+				r = apply_err(f, EIO, -1); /* not what the kernel writes */
+				goto out;
+			}
 			const char *name = buf + off + 19;
 			off += reclen;
 			if (name[0] == '.')
