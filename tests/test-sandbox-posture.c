@@ -400,6 +400,18 @@ static void test_rootless(void **state)
 	assert_line(&r, "CapPrm:", "0000000000000000");
 	assert_line(&r, "CapInh:", "0000000000000000");
 	assert_line(&r, "CapAmb:", "0000000000000000");
+	/* With user namespaces (this kernel allows them) the layer also gets its
+	 * empty network namespace and an empty bounding set. */
+	if (!strstr(w, "no user namespaces") && !strstr(w, "bounding set kept")) {
+		char own[128], nsbuf[128];
+		ssize_t n = readlink("/proc/self/ns/net", own, sizeof(own) - 1);
+		assert_true(n > 0);
+		own[n] = '\0';
+		const char *v = probe_value(&r, "ns_net", nsbuf, sizeof(nsbuf));
+		assert_non_null(v);
+		assert_string_not_equal(v, own);
+		assert_line(&r, "CapBnd:", "0000000000000000");
+	}
 	assert_line(&r, "fds", "0 1 2");
 	assert_line(&r, "rlimit_core", "0 0");
 	assert_line(&r, "rlimit_nofile", "32 32");
