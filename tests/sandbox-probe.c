@@ -13,6 +13,8 @@
  *   open PATH | create PATH
  */
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -186,6 +188,34 @@ static int cmd_sweep(long from, long to, const char *mode)
 	return 0;
 }
 
+static void *thread_violates(void *arg)
+{
+	(void)arg;
+	syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0);
+	return NULL;
+}
+
+/* A thread breaks the profile: the whole process must die, not just the
+ * thread.  Also shows pthread_create working (clone3 -> ENOSYS -> clone). */
+static int cmd_thread_violation(void)
+{
+	pthread_t t;
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return 4;
+	int e = pthread_create(&t, NULL, thread_violates, NULL);
+	if (e != 0) {
+		printf("errno %d\n", e);
+		return 5;
+	}
+	/* Safety bound only: with the process killed this never returns. */
+	struct pollfd pf = {.fd = p[0], .events = POLLIN};
+	poll(&pf, 1, 10000);
+	printf("survived\n");
+	return 3;
+}
+
 static int report(long r)
 {
 	if (r < 0)
@@ -238,6 +268,8 @@ int main(int argc, char **argv)
 		/* Non-dumpable: /proc/self turns root's, environ (0400) closes. */
 		return report(open("/proc/self/environ", O_RDONLY | O_CLOEXEC));
 	}
+	if (strcmp(cmd, "thread-violation") == 0)
+		return cmd_thread_violation();
 	if (strcmp(cmd, "setuid0") == 0)
 		return report(syscall(SYS_setresuid, 0, 0, 0));
 	if (strcmp(cmd, "open") == 0 && argc == 3)

@@ -307,6 +307,7 @@ static void run_cmd(uint32_t profiles, const char *const *args, struct probe_res
 
 	probe_spec_init(&ps, args);
 	ps.spec.profiles = profiles;
+	ps.spec.limits.procs = 1; /* RLIMIT_NPROC counts threads too */
 	probe_run(&ps.spec, 0, r);
 	if (r->plan_err || r->spawn_err)
 		fail_msg("plan %d spawn %d", r->plan_err, r->spawn_err);
@@ -359,6 +360,11 @@ static void test_parent_untouchable(void **state)
 	assert_true(killed_by_sigsys(&r));
 	run_cmd(all, (const char *[]){"kill-parent", NULL}, &r);
 	assert_true(killed_by_sigsys(&r));
+	/* A thread's violation kills the whole process (not just the thread),
+	 * and threads start at all: clone3 -> ENOSYS -> clone. */
+	run_cmd(all, (const char *[]){"thread-violation", NULL}, &r);
+	if (!killed_by_sigsys(&r))
+		fail_msg("thread violation: status %#x, output:\n%s", r.wait_status, r.out);
 	run_cmd(all, (const char *[]){"clone3", NULL}, &r);
 	assert_true(WIFEXITED(r.wait_status));
 	char want[16];
