@@ -448,6 +448,37 @@ static void test_fault_each_step(void **state)
 	assert_int_equal(access(marker, F_OK), 0);
 }
 
+static int count_fds(void)
+{
+	char path[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (access(path, F_OK) == 0)
+			n++;
+	}
+	return n;
+}
+
+/* The parent gets every fd back: plans, status pipes, dynamic-user locks,
+ * whether the layer ran or its setup failed. */
+static void test_parent_fds_baseline(void **state)
+{
+	static struct probe_result r;
+	struct probe_spec ps;
+
+	(void)state;
+	int before = count_fds();
+	for (int i = 0; i < 10; i++) {
+		probe_spec_init(&ps, (const char *[]){"status", NULL});
+		probe_run(&ps.spec, i % 2 ? SANDBOX_STEP_SECCOMP : 0, &r);
+		assert_int_equal(r.plan_err, 0);
+		assert_int_equal(r.spawn_err, i % 2 ? -ECHILD : 0);
+	}
+	assert_int_equal(count_fds(), before);
+}
+
 /* Real failures instead of the hook: a filter installed around the spawner
  * makes one syscall of one step fail, as a kernel or LSM might (THREATS S8).
  * The step must be reported with that errno and the layer must not run. */
@@ -527,6 +558,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest faults[] = {
 		cmocka_unit_test(test_fault_each_step),
 		cmocka_unit_test(test_fault_real_syscalls),
+		cmocka_unit_test(test_parent_fds_baseline),
 	};
 	int r;
 
