@@ -519,16 +519,17 @@ int policy_explain_call(const struct policy *p, const char *layer, const char *m
 			fputc(' ', out);
 			arg_print(out, &args[i]);
 		}
-		fprintf(out, "\n  %s%s\n", d.reason,
-			d.logonly ? " (complain mode: logged, not enforced)" : "");
+		fputc('\n', out);
 		if (d.rule) {
-			fprintf(out, "  deciding rule %s at %s:%u: %s ", d.rule_id, d.file, d.line,
+			fprintf(out, "  %s: %s at %s:%u: %s ", d.reason, d.rule_id, d.file, d.line,
 				d.rule->allow ? "allow" : "deny");
 			rule_text(out, p, d.rule);
 		} else {
-			fprintf(out, "  no rule of layer %s (%s:%u) matches\n", layer, d.file,
-				d.line);
+			fprintf(out, "  %s: layer %s (%s:%u)\n", d.reason, layer, d.file, d.line);
 		}
+		if (d.logonly)
+			fputs("  complain mode: logged, not enforced\n", out);
+		fprintf(out, "  rules for %s, in order:\n", method);
 	}
 	bool first = true, reached = true;
 	for (size_t i = 0; i < L->nrules; i++) {
@@ -562,6 +563,8 @@ int policy_explain_call(const struct policy *p, const char *layer, const char *m
 	}
 	if (json)
 		fputs("]}\n", out);
+	else if (first)
+		fputs("    (none: the layer has no rule on this method)\n", out);
 	if (ret_verdict)
 		*ret_verdict = d.verdict;
 	return 0;
