@@ -69,11 +69,14 @@ static char *build(int shape)
 						"    allow m%d.write tag \"plant.tag%04d\" value "
 						"0..100 rate 1000000/s\n",
 						i / 4, i);
-		else /* one method, globs only: no index applies */
-			off += (size_t)snprintf(t + off, cap - off,
-						"    allow tag.write tag \"plant.area%04d.*\" "
-						"value 0..100 rate 1000000/s\n",
-						i);
+		else /* one method, globs; shape 3: no literal prefix, no index */
+			off += (size_t)snprintf(
+				t + off, cap - off,
+				shape == 2 ? "    allow tag.write tag \"plant.area%04d.*\" "
+					     "value 0..100 rate 1000000/s\n"
+					   : "    allow tag.write tag \"*.area%04d.*\" "
+					     "value 0..100 rate 1000000/s\n",
+				i);
 	}
 	snprintf(t + off, cap - off, "}\n");
 	return t;
@@ -173,12 +176,13 @@ int main(int argc, char **argv)
 			     {s_arg("tag", "plant.tag0999"), v},
 			     2,
 			     "ui#1000"};
-	struct scenario c = {"C: 1000 glob rules on one method (no index); hit rule 1000",
-			     "tag.write",
-			     {s_arg("tag", "plant.area0999.x"), v},
-			     2,
-			     "ui#1000"};
-	struct scenario c1 = {"C: same; hit rule 1",
+	struct scenario c = {
+		"C: 1000 prefix globs (\"plant.areaNNNN.*\") on one method; hit rule 1000",
+		"tag.write",
+		{s_arg("tag", "plant.area0999.x"), v},
+		2,
+		"ui#1000"};
+	struct scenario c1 = {"C: 1000 prefix globs; hit rule 1",
 			      "tag.write",
 			      {s_arg("tag", "plant.area0000.x"), v},
 			      2,
@@ -190,5 +194,17 @@ int main(int argc, char **argv)
 	rc |= run(1, &b);
 	rc |= run(2, &c1);
 	rc |= run(2, &c);
+	struct scenario w = {"D: 1000 globs without a literal prefix (scanned); hit rule 1000",
+			     "tag.write",
+			     {s_arg("tag", "plant.area0999.x"), v},
+			     2,
+			     "ui#1000"};
+	struct scenario w1 = {"D: 1000 globs without a literal prefix; hit rule 1",
+			      "tag.write",
+			      {s_arg("tag", "plant.area0000.x"), v},
+			      2,
+			      "ui#1"};
+	rc |= run(3, &w1);
+	rc |= run(3, &w);
 	return rc ? 1 : 0;
 }

@@ -6,21 +6,54 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy-int.h"
 
+/* Length of the valid UTF-8 sequence at s[0..len), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+	unsigned char c = s[0];
+	size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+	if (n == 0 || c > 0xf4 || n > len)
+		return 0;
+	uint32_t cp = c & (0x7fu >> n);
+	for (size_t k = 1; k < n; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* A JSON string; bytes that are not UTF-8 (a message may quote a cut
+ * token) become U+FFFD so the output always parses. */
 void json_string(FILE *f, const char *s, size_t len)
 {
+	const unsigned char *u = (const unsigned char *)s;
 	fputc('"', f);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (size_t i = 0; i < len;) {
+		unsigned char c = u[i];
+		if (c >= 0x80) {
+			size_t n = utf8_seq(u + i, len - i);
+			if (n)
+				fwrite(u + i, 1, n, f);
+			else
+				fputs("\\ufffd", f);
+			i += n ? n : 1;
+			continue;
+		}
 		if (c == '"' || c == '\\')
 			fprintf(f, "\\%c", c);
 		else if (c < 0x20 || c == 0x7f)
 			fprintf(f, "\\u%04x", c);
 		else
 			fputc(c, f);
+		i++;
 	}
 	fputc('"', f);
 }
@@ -164,20 +197,19 @@ void arg_print(FILE *f, const struct cdt_arg *a)
 /* Text of a constraint into a JSON string (through a memory stream). */
 static void cons_json(FILE *f, const struct policy_cons *c)
 {
-	char buf[2048];
-	FILE *m = fmemopen(buf, sizeof(buf), "w");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
 	if (!m) {
 		fputs("null", f);
 		return;
 	}
 	cons_print(m, c);
-	long n = ftell(m);
-	fclose(m);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof(buf))
-		n = sizeof(buf) - 1;
-	json_string(f, buf, (size_t)n);
+	if (fclose(m) == 0)
+		json_string(f, buf, len);
+	else
+		fputs("null", f);
+	free(buf);
 }
 
 static void cons_list(FILE *f, const struct policy_cons *c, size_t n, bool json)
@@ -487,16 +519,17 @@ int policy_explain_call(const struct policy *p, const char *layer, const char *m
 			fputc(' ', out);
 			arg_print(out, &args[i]);
 		}
-		fprintf(out, "\n  %s%s\n", d.reason,
-			d.logonly ? " (complain mode: logged, not enforced)" : "");
+		fputc('\n', out);
 		if (d.rule) {
-			fprintf(out, "  deciding rule %s at %s:%u: %s ", d.rule_id, d.file, d.line,
+			fprintf(out, "  %s: %s at %s:%u: %s ", d.reason, d.rule_id, d.file, d.line,
 				d.rule->allow ? "allow" : "deny");
 			rule_text(out, p, d.rule);
 		} else {
-			fprintf(out, "  no rule of layer %s (%s:%u) matches\n", layer, d.file,
-				d.line);
+			fprintf(out, "  %s: layer %s (%s:%u)\n", d.reason, layer, d.file, d.line);
 		}
+		if (d.logonly)
+			fputs("  complain mode: logged, not enforced\n", out);
+		fprintf(out, "  rules for %s, in order:\n", method);
 	}
 	bool first = true, reached = true;
 	for (size_t i = 0; i < L->nrules; i++) {
@@ -530,6 +563,8 @@ int policy_explain_call(const struct policy *p, const char *layer, const char *m
 	}
 	if (json)
 		fputs("]}\n", out);
+	else if (first)
+		fputs("    (none: the layer has no rule on this method)\n", out);
 	if (ret_verdict)
 		*ret_verdict = d.verdict;
 	return 0;

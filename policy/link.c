@@ -227,131 +227,6 @@ static int contradictions(struct parser *ps, const struct policy_rule **list, si
 	return 0;
 }
 
-/* The exact strings rule r pins argument key to (a literal, or a set of
- * literals), or 0 when it does not pin key. */
-static size_t rule_lits(const struct policy_rule *r, const char *key,
-			const struct policy_glob **ret)
-{
-	for (size_t i = 0; i < r->ncons; i++) {
-		const struct policy_cons *c = &r->cons[i];
-		if (key && strcmp(c->arg, key) != 0)
-			continue;
-		if (c->kind == POLICY_CONS_GLOB && c->u.glob.literal) {
-			*ret = &c->u.glob;
-			return 1;
-		}
-		if (c->kind == POLICY_CONS_STRSET) {
-			bool all = true;
-			for (size_t k = 0; k < c->u.strs.n; k++)
-				all = all && c->u.strs.v[k].literal;
-			if (all) {
-				*ret = c->u.strs.v;
-				return c->u.strs.n;
-			}
-		}
-	}
-	return 0;
-}
-
-/* Index a long rule list by the argument most rules pin to exact strings
- * (`allow tag.write tag "plant.x" ...` a thousand times), so a decision
- * checks the few rules that can match instead of all of them. */
-static int lit_index(struct parser *ps, struct policy_method_entry *e)
-{
-	struct arena *a = ps->a;
-	size_t n = e->nrules;
-	if (n < 8)
-		return 0;
-	const char *names[16];
-	size_t counts[16], nn = 0, best = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct policy_rule *r = e->rules[i];
-		for (size_t c = 0; c < r->ncons; c++) {
-			const struct policy_glob *g;
-			const char *arg = r->cons[c].arg;
-			if (!rule_lits(r, arg, &g))
-				continue;
-			size_t k = 0;
-			while (k < nn && strcmp(names[k], arg) != 0)
-				k++;
-			if (k == nn && nn < 16) {
-				names[nn] = arg;
-				counts[nn++] = 0;
-			}
-			if (k < nn)
-				counts[k]++;
-			break;
-		}
-	}
-	for (size_t k = 1; k < nn; k++)
-		if (counts[k] > counts[best])
-			best = k;
-	if (nn == 0 || counts[best] < 4)
-		return 0;
-	const char *key = names[best];
-	size_t m = 0, nother = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct policy_glob *g;
-		size_t nl = rule_lits(e->rules[i], key, &g);
-		if (nl)
-			m += nl;
-		else
-			nother++;
-	}
-	size_t nslots = table_size(m);
-	uint32_t *slots = arena_array(a, nslots, sizeof(uint32_t), _Alignof(uint32_t));
-	struct policy_lit_group *groups =
-		arena_array(a, m, sizeof(*groups), _Alignof(struct policy_lit_group));
-	uint32_t *pos = arena_array(a, m, sizeof(uint32_t), _Alignof(uint32_t));
-	uint32_t *other = arena_array(a, nother, sizeof(uint32_t), _Alignof(uint32_t));
-	size_t *fill = arena_array(a, m, sizeof(size_t), _Alignof(size_t));
-	if (!slots || !groups || !pos || !other || !fill)
-		return -ENOMEM;
-	size_t ngroups = 0, no = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < n; i++) {
-			const struct policy_glob *g;
-			size_t nl = rule_lits(e->rules[i], key, &g);
-			if (!nl && pass == 1)
-				other[no++] = (uint32_t)i;
-			for (size_t k = 0; k < nl; k++) {
-				uint32_t h = policy_hash(g[k].pat, g[k].len), s;
-				for (;; h++) {
-					s = slots[h & (nslots - 1)];
-					if (!s ||
-					    (groups[s - 1].len == g[k].len &&
-					     memcmp(groups[s - 1].lit, g[k].pat, g[k].len) == 0))
-						break;
-				}
-				if (!s) {
-					groups[ngroups] = (struct policy_lit_group){
-						g[k].pat, g[k].len, NULL, 0};
-					s = slots[h & (nslots - 1)] = (uint32_t)++ngroups;
-				}
-				if (pass == 0)
-					groups[s - 1].n++;
-				else
-					((uint32_t *)groups[s - 1].pos)[fill[s - 1]++] =
-						(uint32_t)i;
-			}
-		}
-		if (pass == 0) {
-			size_t off = 0;
-			for (size_t k = 0; k < ngroups; k++) {
-				groups[k].pos = pos + off;
-				off += groups[k].n;
-			}
-		}
-	}
-	e->key_arg = key;
-	e->groups = groups;
-	e->lit_slots = slots;
-	e->lit_mask = nslots - 1;
-	e->other = other;
-	e->nother = nother;
-	return 0;
-}
-
 /* Per-layer method index and the contradiction check, which is per method. */
 static int layer_index(struct parser *ps, struct policy_layer *L)
 {
@@ -390,7 +265,7 @@ static int layer_index(struct parser *ps, struct policy_layer *L)
 		ent[e].hash = policy_hash(ent[e].method, ent[e].len);
 		ent[e].rules = (const struct policy_rule *const *)&list[i];
 		ent[e].nrules = j - i;
-		if (lit_index(ps, &ent[e]) < 0)
+		if (index_method(ps->a, &ent[e]) < 0)
 			return -ENOMEM;
 		for (uint32_t h = ent[e].hash;; h++)
 			if (!slots[h & (nslots - 1)]) {

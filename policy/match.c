@@ -372,6 +372,20 @@ static const struct policy_method_entry *method_find(const struct policy_layer *
 	}
 }
 
+static const struct policy_lit_group *group_find(const struct policy_lit_group *groups,
+						 const uint32_t *slots, size_t mask, const char *s,
+						 size_t len)
+{
+	for (uint32_t h = policy_hash(s, len);; h++) {
+		uint32_t slot = slots[h & mask];
+		if (!slot)
+			return NULL;
+		const struct policy_lit_group *g = &groups[slot - 1];
+		if (g->len == len && memcmp(g->lit, s, len) == 0)
+			return g;
+	}
+}
+
 /* The first rule of the method that matches the call.  With a literal
  * index (link.c), only rules whose literal on the key argument equals the
  * call's value, and rules without such a literal, can match: walk both
@@ -386,35 +400,43 @@ static const struct policy_rule *first_match(const struct policy_method_entry *e
 				return e->rules[i];
 		return NULL;
 	}
-	const uint32_t *cand = NULL;
-	size_t ncand = 0;
+	/* Position lists that may hold the first match: the exact-string
+	 * group of the value, one prefix group per indexed prefix length,
+	 * and the rules outside the index. */
+	const uint32_t *list[POLICY_PREFIX_LENS + 2];
+	size_t len[POLICY_PREFIX_LENS + 2], at[POLICY_PREFIX_LENS + 2] = {0}, nl = 0;
+	list[nl] = e->other;
+	len[nl++] = e->nother;
 	size_t k = arg_find(call->args, call->nargs, e->key_arg);
 	if (k != SIZE_MAX && call_string(call, k)) {
-		const struct cdt_arg *a = &call->args[k];
-		for (uint32_t h = policy_hash(a->v.str.ptr, a->v.str.len);; h++) {
-			uint32_t s = e->lit_slots[h & e->lit_mask];
-			if (!s)
-				break;
-			const struct policy_lit_group *g = &e->groups[s - 1];
-			if (g->len == a->v.str.len && memcmp(g->lit, a->v.str.ptr, g->len) == 0) {
-				cand = g->pos;
-				ncand = g->n;
-				break;
+		const char *v = call->args[k].v.str.ptr;
+		size_t vlen = call->args[k].v.str.len;
+		const struct policy_lit_group *g =
+			group_find(e->groups, e->lit_slots, e->lit_mask, v, vlen);
+		if (g) {
+			list[nl] = g->pos;
+			len[nl++] = g->n;
+		}
+		for (size_t i = 0; i < e->nprefix_lens && e->prefix_lens[i] <= vlen; i++) {
+			g = group_find(e->pgroups, e->p_slots, e->p_mask, v, e->prefix_lens[i]);
+			if (g) {
+				list[nl] = g->pos;
+				len[nl++] = g->n;
 			}
 		}
 	}
-	size_t i = 0, j = 0;
-	while (i < ncand || j < e->nother) {
-		uint32_t pos;
-		if (j >= e->nother || (i < ncand && cand[i] < e->other[j]))
-			pos = cand[i++];
-		else
-			pos = e->other[j++];
-		const struct policy_rule *r = e->rules[pos];
+	for (;;) {
+		size_t min = SIZE_MAX;
+		for (size_t i = 0; i < nl; i++)
+			if (at[i] < len[i] &&
+			    (min == SIZE_MAX || list[i][at[i]] < list[min][at[min]]))
+				min = i;
+		if (min == SIZE_MAX)
+			return NULL;
+		const struct policy_rule *r = e->rules[list[min][at[min]++]];
 		if (cons_fail(r->cons, r->ncons, call) == r->ncons)
 			return r;
 	}
-	return NULL;
 }
 
 int policy_decide(const struct policy *p, struct policy_state *st, const char *layer,

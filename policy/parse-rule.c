@@ -68,16 +68,19 @@ static bool parse_num_range(struct parser *ps, struct policy_cons *c)
 	}
 	/* at '..' */
 	ps_next(ps);
+	size_t end = ps->tok.off; /* the '..' */
 	if (ps->tok.kind == TOK_NUMBER) {
 		if (!num_from_token(ps, &ps->tok, &hi))
 			return false;
+		end = ps->tok.off + ps->tok.len;
 		ps_next(ps);
 	} else if (!have_lo) {
 		ps_error(ps, &first, "a range needs at least one bound");
 		return false;
 	}
 	if (policy_num_cmp(&lo, &hi) == 1) {
-		ps_error(ps, &first, "reversed range");
+		/* underline the whole range */
+		diag_at(ps->d, POLICY_SEV_ERROR, first.off, end - first.off, "reversed range");
 		return false;
 	}
 	c->kind = POLICY_CONS_RANGE;

@@ -24,7 +24,7 @@ void arena_release(struct arena *a);
 /* ---- Method index: open addressing over a layer's method names ---- */
 
 /* Rules of one method whose constraint on the key argument is this exact
- * string (positions ascending). */
+ * string, or starts with this literal prefix (positions ascending). */
 struct policy_lit_group {
 	const char *lit;
 	size_t len;
@@ -32,21 +32,32 @@ struct policy_lit_group {
 	size_t n;
 };
 
+#define POLICY_PREFIX_LENS 8
+
 struct policy_method_entry {
 	const char *method;
 	size_t len;
 	uint32_t hash;
 	const struct policy_rule *const *rules; /* file order */
 	size_t nrules;
-	/* Literal index, built when many rules pin one argument to exact
-	 * strings (key_arg NULL otherwise). */
+	/* Index (index.c), built when many rules pin one argument to exact
+	 * strings or literal-prefix globs ("plant.area1.*"); key_arg NULL
+	 * otherwise. */
 	const char *key_arg;
-	const struct policy_lit_group *groups;
-	const uint32_t *lit_slots; /* group index + 1 */
+	const struct policy_lit_group *groups; /* exact strings */
+	const uint32_t *lit_slots;	       /* group index + 1 */
 	size_t lit_mask;
-	const uint32_t *other; /* positions of rules without a literal on key_arg */
+	const struct policy_lit_group *pgroups; /* prefixes */
+	const uint32_t *p_slots;
+	size_t p_mask;
+	uint32_t prefix_lens[POLICY_PREFIX_LENS]; /* ascending */
+	size_t nprefix_lens;
+	const uint32_t *other; /* positions of rules in neither */
 	size_t nother;
 };
+
+/* Build e's index in the arena (nothing when it would not pay). */
+int index_method(struct arena *a, struct policy_method_entry *e);
 
 struct policy_method_index {
 	const struct policy_method_entry *entries;

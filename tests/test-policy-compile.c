@@ -219,7 +219,7 @@ static void test_diagnostic_format(void **state)
 	fclose(f);
 	assert_string_equal(out, "f.policy:9:17: error: reversed range\n"
 				 "      allow x.y v 5..1\n"
-				 "                  ^\n");
+				 "                  ^~~~\n");
 	free(b.p);
 	free(out);
 }

@@ -528,7 +528,7 @@ static void test_literal_index_differential(void **state)
 	size_t off = 0;
 	uint32_t seed = 12345;
 	for (int i = 0; i < 300; i++) {
-		unsigned t = rnd(&seed) % 40, kind = rnd(&seed) % 7;
+		unsigned t = rnd(&seed) % 40, kind = rnd(&seed) % 9;
 		char *c = seen[i];
 		if (kind < 3)
 			snprintf(c, 96, "tag \"t%u\"", t);
@@ -539,8 +539,12 @@ static void test_literal_index_differential(void **state)
 			snprintf(c, 96, "tag \"t%u*\"", t % 4);
 		else if (kind == 5)
 			snprintf(c, 96, "value %u..%u", t, t + 2);
-		else
+		else if (kind == 6)
 			snprintf(c, 96, "tag \"t%u\" value %u", t, t % 7);
+		else if (kind == 7) /* a longer prefix */
+			snprintf(c, 96, "tag \"t%u?*\"", t);
+		else /* no literal prefix: stays outside the index */
+			snprintf(c, 96, "tag \"*%u\"", t % 10);
 		/* the same constraints with the opposite action would be a
 		 * (rejected) contradiction: repeat the earlier action instead */
 		seen_act[i] = rnd(&seed) % 3 ? 'a' : 'd';
@@ -562,12 +566,17 @@ static void test_literal_index_differential(void **state)
 	assert_int_equal(L->index->nentries, 1);
 	assert_non_null(L->index->entries[0].key_arg);
 	assert_string_equal(L->index->entries[0].key_arg, "tag");
+	assert_true(L->index->entries[0].nprefix_lens >= 2);
 	struct policy_state *st;
 	assert_int_equal(policy_state_new(p, &st), 0);
 	unsigned checked = 0;
 	for (int i = 0; i < 20000; i++) {
 		char tagbuf[16];
-		snprintf(tagbuf, sizeof(tagbuf), "t%u", rnd(&seed) % 45);
+		unsigned tv = rnd(&seed) % 45;
+		if (rnd(&seed) % 3 == 0)
+			snprintf(tagbuf, sizeof(tagbuf), "t%u%c", tv, 'a' + (int)(rnd(&seed) % 3));
+		else
+			snprintf(tagbuf, sizeof(tagbuf), "t%u", tv);
 		struct cdt_arg a[2];
 		size_t n = 0;
 		unsigned shape = rnd(&seed) % 4;
