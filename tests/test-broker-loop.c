@@ -18,6 +18,22 @@
 #include "loop.h"
 #include "selfcheck.h"
 
+/* valgrind 3.19 (Debian 12) implements neither clone3 nor pidfd_open and
+ * returns ENOSYS for both; the broker refuses to fall back to bare pids, so
+ * these cases cannot run there and say so instead of passing silently.  They
+ * run natively and under ASan+UBSan. */
+static void require_pidfd(void)
+{
+	int fd = pidfd_open(getpid(), 0);
+
+	if (fd < 0 && errno == ENOSYS) {
+		print_message("pidfd_open: ENOSYS (valgrind?): pidfd case not run\n");
+		skip();
+	}
+	assert_true(fd >= 0);
+	close(fd);
+}
+
 struct io_ctx {
 	int calls;
 	struct loop_source *victim; /* freed from the callback, if set */
@@ -386,6 +402,7 @@ static void test_child_exit_and_kill(void **state)
 	size_t fds0, fds1;
 
 	(void)state;
+	require_pidfd();
 	assert_int_equal(selfcheck_fd_count(0, &fds0), 0);
 	assert_int_equal(loop_new(&l), 0);
 	assert_int_equal(loop_add_child(l, fork_pidfd(7, &p1), child_cb, &c1, &s1), 0);
@@ -419,6 +436,7 @@ static void test_child_takes_ownership(void **state)
 	siginfo_t si;
 
 	(void)state;
+	require_pidfd();
 	assert_int_equal(loop_new(&l), 0);
 	fd = fork_pidfd(0, &pid);
 	/* pidfd_open gives O_CLOEXEC; strip it to see the refusal. */
