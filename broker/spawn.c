@@ -158,6 +158,17 @@ static int child_signals(void)
 	return 0;
 }
 
+/* The parent-death signal, then proof the parent was still there when it
+ * was armed: if the broker died first, the signal will never come and we
+ * were already re-parented. */
+static void child_tie_to_parent(const struct spawn_plan *p)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		child_fail(p, SPAWN_STEP_PDEATHSIG, errno);
+	if (getppid() != p->parent)
+		child_fail(p, SPAWN_STEP_PARENT, ESRCH);
+}
+
 static _Noreturn void child_run(struct spawn_plan *p)
 {
 	const struct spawn_opts *o = p->opts;
@@ -166,12 +177,7 @@ static _Noreturn void child_run(struct spawn_plan *p)
 	int r;
 
 	/* If the broker dies, its layers must not outlive it. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		child_fail(p, SPAWN_STEP_PDEATHSIG, errno);
-	/* The parent may have died between clone and prctl; then the signal
-	 * will never come and we were re-parented: give up now. */
-	if (getppid() != p->parent)
-		child_fail(p, SPAWN_STEP_PARENT, ESRCH);
+	child_tie_to_parent(p);
 	r = child_place_fds(p, &exec_fd);
 	if (r < 0)
 		child_fail(p, SPAWN_STEP_FDS, -r);
@@ -183,6 +189,10 @@ static _Noreturn void child_run(struct spawn_plan *p)
 		r = o->hook(o->hook_data, &step);
 		if (r < 0)
 			child_fail(p, step, -r);
+		/* The kernel clears the parent-death signal on any uid or gid
+		 * change, which is exactly what the sandbox hook does: arm it
+		 * again, as the layer's own user, and re-check the parent. */
+		child_tie_to_parent(p);
 	}
 	r = child_signals();
 	if (r < 0)

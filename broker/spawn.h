@@ -9,7 +9,8 @@
  *
  * Between clone and exec the child runs a fixed list of steps, each with an
  * id: parent-death signal, parent check, fd placement, stdio, the caller's
- * hook (the sandbox plugs in here), signal reset, exec.  A status pipe,
+ * hook (the sandbox plugs in here), parent-death signal and parent check
+ * again (a uid/gid change in the hook clears it), signal reset, exec.  A status pipe,
  * close-on-exec on both ends, tells the parent the outcome: end-of-file means
  * the exec happened (or the child died before reaching any step), an 8-byte
  * record {step, errno} means that step failed and the target never ran.

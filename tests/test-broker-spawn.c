@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -384,24 +385,43 @@ static void test_async_status(void **state)
 	assert_no_children();
 }
 
+struct cred_hook {
+	bool change_uid;
+};
+
+/* Async-signal-safe: what the sandbox will do, reduced to the uid change
+ * that makes the kernel forget the parent-death signal. */
+static int cred_hook(void *data, uint32_t *step)
+{
+	const struct cred_hook *h = data;
+
+	*step = SPAWN_STEP_HOOK_BASE;
+	if (h->change_uid && setresuid(65534, 65534, 65534) < 0)
+		return -errno;
+	return 0;
+}
+
 /* The broker dies: its layer gets SIGKILL.  A middle process plays the
  * broker; this test is its subreaper so it can see how the layer ended. */
-static void test_pdeathsig(void **state)
+static void check_pdeathsig(bool change_uid)
 {
+	struct cred_hook h = {.change_uid = change_uid};
 	int pipefd[2];
 	pid_t middle, layer;
 	siginfo_t si;
 
-	(void)state;
-	require_pidfd();
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
 	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
 	middle = fork();
 	assert_true(middle >= 0);
 	if (middle == 0) {
-		char *argv[] = {"sleep", "1000", NULL};
-		struct spawn_opts o = {
-			.path = "/bin/sleep", .exec_fd = -1, .argv = argv, .envp = empty_env};
+		char *argv[] = {"sleep", "30", NULL};
+		struct spawn_opts o = {.path = "/bin/sleep",
+				       .exec_fd = -1,
+				       .argv = argv,
+				       .envp = empty_env,
+				       .hook = cred_hook,
+				       .hook_data = &h};
 		struct spawn_failure f;
 		struct spawn_child c;
 
@@ -416,12 +436,33 @@ static void test_pdeathsig(void **state)
 	close(pipefd[0]);
 	assert_int_equal(waitid(P_PID, (id_t)middle, &si, WEXITED), 0);
 	assert_int_equal(si.si_status, 0);
-	/* Re-parented to us: we may wait for it by pid. */
+	/* Re-parented to us: we may wait for it by pid.  Without the signal
+	 * the sleep would end normally after 30 s and fail here. */
 	assert_int_equal(waitid(P_PID, (id_t)layer, &si, WEXITED), 0);
 	assert_int_equal(si.si_code, CLD_KILLED);
 	assert_int_equal(si.si_status, SIGKILL);
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0), 0);
 	assert_no_children();
+}
+
+static void test_pdeathsig(void **state)
+{
+	(void)state;
+	require_pidfd();
+	check_pdeathsig(false);
+}
+
+/* The hook drops to another uid (as the sandbox will), which clears the
+ * parent-death signal: spawn must arm it again after the hook. */
+static void test_pdeathsig_after_uid_change(void **state)
+{
+	(void)state;
+	require_pidfd();
+	if (geteuid() != 0) {
+		print_message("not root: cannot change uid, case not run\n");
+		skip();
+	}
+	check_pdeathsig(true);
 }
 
 static void test_bad_options(void **state)
@@ -552,6 +593,7 @@ int main(void)
 		cmocka_unit_test(test_signal_state_reset),
 		cmocka_unit_test(test_async_status),
 		cmocka_unit_test(test_pdeathsig),
+		cmocka_unit_test(test_pdeathsig_after_uid_change),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_fds_at_max),
 		cmocka_unit_test(test_status_record_size),
