@@ -549,32 +549,34 @@ static int dispatch_child(struct loop_source *s, int *ran)
 
 static int dispatch_timers(struct loop *l, int *ran)
 {
-	struct loop_source *expired = NULL, **tail = &expired;
+	struct loop_source *expired = NULL, **tail = &expired, *s;
 	uint64_t now = loop_now_ns();
-	int r;
+	int r = 0;
 
 	/* Detach everything due now before calling anyone, so a callback that
 	 * re-arms at or before now runs in the next batch, not in a loop. */
 	while (l->heap_len > 0 && l->heap[0]->deadline <= now) {
-		struct loop_source *s = l->heap[0];
-
+		s = l->heap[0];
 		heap_remove(l, s);
-		s->deadline = LOOP_NO_DEADLINE;
 		s->expired = true;
 		s->next_expired = NULL;
 		*tail = s;
 		tail = &s->next_expired;
 	}
-	for (struct loop_source *s = expired; s; s = s->next_expired) {
+	for (s = expired; s && r >= 0; s = s->next_expired) {
 		if (s->dead || !s->expired)
 			continue;
 		s->expired = false;
+		s->deadline = LOOP_NO_DEADLINE;
 		(*ran)++;
 		r = s->fn.timer(s, now, s->userdata);
-		if (r < 0)
-			return r;
 	}
-	return 0;
+	/* A failing callback stops the batch; timers not yet run stay armed
+	 * at their deadline (the heap has room: they just left it). */
+	for (; s; s = s->next_expired)
+		if (!s->dead && s->expired)
+			(void)loop_timer_set(s, s->deadline);
+	return r;
 }
 
 static int loop_wait(struct loop *l, struct epoll_event *events, uint64_t timeout_ns)

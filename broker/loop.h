@@ -49,7 +49,8 @@ uint64_t loop_now_ns(void);
 
 /* New loop (epoll and signalfd, both O_CLOEXEC).  Errors: -errno, -ENOMEM. */
 int loop_new(struct loop **ret_loop);
-/* Frees every remaining source (closing owned pidfds without reaping, which
+/* Not from inside a callback.  Frees every remaining source (closing owned
+ * pidfds without reaping, which
  * leaves those children to the caller's parent) and the loop.  Signals the
  * loop blocked stay blocked: unblocking could deliver a pending signal with
  * its default action.  Accepts NULL. */

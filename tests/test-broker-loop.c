@@ -243,6 +243,39 @@ static void test_timer_frees_expired_timer(void **state)
 	loop_free(l);
 }
 
+static int exit_cb(struct loop_source *s, uint64_t now, void *userdata);
+
+static int fail_cb(struct loop_source *s, uint64_t now, void *userdata)
+{
+	int *calls = userdata;
+
+	(void)s;
+	(void)now;
+	(*calls)++;
+	return -EIO;
+}
+
+/* A failing timer stops the batch; the next one due stays armed. */
+static void test_timer_error_keeps_others(void **state)
+{
+	uint64_t now = loop_now_ns();
+	int fails = 0, fired = 0;
+	struct loop_source *later;
+	struct loop *l;
+
+	(void)state;
+	assert_int_equal(loop_new(&l), 0);
+	assert_int_equal(loop_add_timer(l, now - 2, fail_cb, &fails, NULL), 0);
+	assert_int_equal(loop_add_timer(l, now - 1, exit_cb, &fired, &later), 0);
+	assert_int_equal(loop_run_once(l, LOOP_NO_DEADLINE), -EIO);
+	assert_int_equal(fails, 1);
+	assert_int_equal(fired, 0);
+	assert_int_equal(loop_run_once(l, LOOP_NO_DEADLINE), 1);
+	assert_int_equal(fired, 1);
+	assert_int_equal(fails, 1); /* one-shot: not re-armed by the failure */
+	loop_free(l);
+}
+
 static int exit_cb(struct loop_source *s, uint64_t now, void *userdata)
 {
 	int *fired = userdata;
@@ -460,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_callback_error_stops),
 		cmocka_unit_test(test_timers_order_and_rearm),
 		cmocka_unit_test(test_timer_frees_expired_timer),
+		cmocka_unit_test(test_timer_error_keeps_others),
 		cmocka_unit_test(test_run_until_exit),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_child_exit_and_kill),
