@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "timeheap.h"
 
 #define LOOP_BATCH 64
 
@@ -38,8 +40,7 @@ struct loop_source {
 	int fd;		 /* io: borrowed; child: owned pidfd, -1 once reaped */
 	uint32_t events; /* io */
 	int signo;
-	uint64_t deadline;
-	size_t heap_idx;		 /* SIZE_MAX when not in the heap */
+	struct timeheap_node timer;	 /* deadline and heap position */
 	struct loop_source *prev, *next; /* every live source */
 	struct loop_source *next_dead;
 	struct loop_source *next_expired;
@@ -50,8 +51,7 @@ struct loop {
 	int sigfd;
 	sigset_t sigmask;
 	struct loop_source *signals[_NSIG];
-	struct loop_source **heap;
-	size_t heap_len, heap_cap;
+	struct timeheap timers;
 	struct loop_source *all;
 	struct loop_source *dead; /* freed during dispatch, released after it */
 	size_t n_sources;
@@ -74,79 +74,6 @@ uint64_t loop_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- timer heap (min-heap on deadline) ---- */
-
-static void heap_swap(struct loop *l, size_t a, size_t b)
-{
-	struct loop_source *t = l->heap[a];
-
-	l->heap[a] = l->heap[b];
-	l->heap[b] = t;
-	l->heap[a]->heap_idx = a;
-	l->heap[b]->heap_idx = b;
-}
-
-static void heap_up(struct loop *l, size_t i)
-{
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-
-		if (l->heap[parent]->deadline <= l->heap[i]->deadline)
-			break;
-		heap_swap(l, i, parent);
-		i = parent;
-	}
-}
-
-static void heap_down(struct loop *l, size_t i)
-{
-	for (;;) {
-		size_t left = 2 * i + 1, right = left + 1, min = i;
-
-		if (left < l->heap_len && l->heap[left]->deadline < l->heap[min]->deadline)
-			min = left;
-		if (right < l->heap_len && l->heap[right]->deadline < l->heap[min]->deadline)
-			min = right;
-		if (min == i)
-			break;
-		heap_swap(l, i, min);
-		i = min;
-	}
-}
-
-static int heap_reserve(struct loop *l)
-{
-	struct loop_source **n;
-	size_t cap;
-
-	if (l->heap_len < l->heap_cap)
-		return 0;
-	if (__builtin_mul_overflow(l->heap_cap ? l->heap_cap : 8, 2, &cap))
-		return -ENOMEM;
-	n = reallocarray(l->heap, cap, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	l->heap = n;
-	l->heap_cap = cap;
-	return 0;
-}
-
-static void heap_remove(struct loop *l, struct loop_source *s)
-{
-	size_t i = s->heap_idx;
-
-	if (i == SIZE_MAX)
-		return;
-	s->heap_idx = SIZE_MAX;
-	l->heap_len--;
-	if (i == l->heap_len)
-		return;
-	l->heap[i] = l->heap[l->heap_len];
-	l->heap[i]->heap_idx = i;
-	heap_up(l, i);
-	heap_down(l, l->heap[i]->heap_idx);
-}
-
 /* ---- sources ---- */
 
 static struct loop_source *source_new(struct loop *l, enum source_type type, void *userdata)
@@ -159,8 +86,7 @@ static struct loop_source *source_new(struct loop *l, enum source_type type, voi
 	s->type = type;
 	s->userdata = userdata;
 	s->fd = -1;
-	s->deadline = LOOP_NO_DEADLINE;
-	s->heap_idx = SIZE_MAX;
+	s->timer = (struct timeheap_node)TIMEHEAP_NODE_INIT;
 	return s;
 }
 
@@ -242,7 +168,7 @@ static void source_unhook(struct loop_source *s)
 		(void)signalfd(l->sigfd, &l->sigmask, 0);
 		break;
 	case SOURCE_TIMER:
-		heap_remove(l, s);
+		timeheap_remove(&l->timers, &s->timer);
 		break;
 	}
 	if (s->prev)
@@ -291,7 +217,7 @@ void loop_free(struct loop *l)
 		close(l->sigfd);
 	if (l->epfd >= 0)
 		close(l->epfd);
-	free(l->heap);
+	timeheap_free(&l->timers);
 	free(l);
 }
 
@@ -419,18 +345,15 @@ int loop_timer_set(struct loop_source *s, uint64_t deadline_ns)
 		return -EINVAL;
 	l = s->loop;
 	s->expired = false;
-	if (s->heap_idx == SIZE_MAX && deadline_ns != LOOP_NO_DEADLINE) {
-		r = heap_reserve(l);
+	if (!timeheap_queued(&s->timer) && deadline_ns != LOOP_NO_DEADLINE) {
+		r = timeheap_reserve(&l->timers);
 		if (r < 0)
 			return r;
 	}
-	heap_remove(l, s);
-	s->deadline = deadline_ns;
-	if (deadline_ns == LOOP_NO_DEADLINE)
-		return 0;
-	s->heap_idx = l->heap_len++;
-	l->heap[s->heap_idx] = s;
-	heap_up(l, s->heap_idx);
+	timeheap_remove(&l->timers, &s->timer);
+	s->timer.deadline = deadline_ns;
+	if (deadline_ns != LOOP_NO_DEADLINE)
+		timeheap_insert(&l->timers, &s->timer);
 	return 0;
 }
 
@@ -547,17 +470,23 @@ static int dispatch_child(struct loop_source *s, int *ran)
 	return s->fn.child(s, &si, s->userdata);
 }
 
+static struct loop_source *timer_source(struct timeheap_node *n)
+{
+	return (struct loop_source *)(void *)((char *)n - offsetof(struct loop_source, timer));
+}
+
 static int dispatch_timers(struct loop *l, int *ran)
 {
 	struct loop_source *expired = NULL, **tail = &expired, *s;
 	uint64_t now = loop_now_ns();
+	struct timeheap_node *n;
 	int r = 0;
 
 	/* Detach everything due now before calling anyone, so a callback that
 	 * re-arms at or before now runs in the next batch, not in a loop. */
-	while (l->heap_len > 0 && l->heap[0]->deadline <= now) {
-		s = l->heap[0];
-		heap_remove(l, s);
+	while ((n = timeheap_peek(&l->timers)) && n->deadline <= now) {
+		s = timer_source(n);
+		timeheap_remove(&l->timers, n);
 		s->expired = true;
 		s->next_expired = NULL;
 		*tail = s;
@@ -567,7 +496,7 @@ static int dispatch_timers(struct loop *l, int *ran)
 		if (s->dead || !s->expired)
 			continue;
 		s->expired = false;
-		s->deadline = LOOP_NO_DEADLINE;
+		s->timer.deadline = LOOP_NO_DEADLINE;
 		(*ran)++;
 		r = s->fn.timer(s, now, s->userdata);
 	}
@@ -575,7 +504,7 @@ static int dispatch_timers(struct loop *l, int *ran)
 	 * at their deadline (the heap has room: they just left it). */
 	for (; s; s = s->next_expired)
 		if (!s->dead && s->expired)
-			(void)loop_timer_set(s, s->deadline);
+			(void)loop_timer_set(s, s->timer.deadline);
 	return r;
 }
 
@@ -610,8 +539,8 @@ int loop_run_once(struct loop *l, uint64_t timeout_ns)
 		return -EINVAL;
 	if (l->dispatching)
 		return -EBUSY;
-	if (l->heap_len > 0) {
-		uint64_t now = loop_now_ns(), next = l->heap[0]->deadline;
+	if (timeheap_peek(&l->timers)) {
+		uint64_t now = loop_now_ns(), next = timeheap_peek(&l->timers)->deadline;
 		uint64_t until = next > now ? next - now : 0;
 
 		if (until < timeout_ns)

@@ -59,7 +59,7 @@ int res_root_open(const char *dir, int *ret_dirfd)
 }
 
 /* Relative and canonical, so what the policy compared is what gets walked. */
-static int path_check(const char *path)
+int res_path_check(const char *path)
 {
 	size_t len, comp = 0;
 
@@ -96,7 +96,7 @@ int res_open(int root_fd, const char *path, enum res_mode mode, int *ret_fd)
 	r = res_open_flags(mode, &flags);
 	if (r < 0)
 		return r;
-	r = path_check(path);
+	r = res_path_check(path);
 	if (r < 0)
 		return r;
 	if (root_fd < 0)
@@ -234,6 +234,22 @@ static int unix_parse(const char *path, union res_addr *ret_addr, socklen_t *ret
 	*ret_addr = a;
 	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
 	return 0;
+}
+
+int res_tcp_check(const char *hostport, bool listen)
+{
+	union res_addr a;
+	socklen_t len;
+
+	return hostport_parse(hostport, listen, &a, &len);
+}
+
+int res_unix_check(const char *path)
+{
+	union res_addr a;
+	socklen_t len;
+
+	return unix_parse(path, &a, &len);
 }
 
 static int sock_connect(const union res_addr *a, socklen_t len, int *ret_fd)

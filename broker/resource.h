@@ -13,6 +13,7 @@
 #ifndef CONDUIT_BROKER_RESOURCE_H
 #define CONDUIT_BROKER_RESOURCE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Access a policy grants on a file.  The open flags are derived from this
@@ -35,6 +36,11 @@ int res_open_flags(enum res_mode mode, int *ret_flags);
  * O_DIRECTORY | O_CLOEXEC), once, at policy load.  Errors: -errno. */
 int res_root_open(const char *dir, int *ret_dirfd);
 
+/* Whether res_open() accepts path's spelling (relative, canonical, at most
+ * RES_PATH_MAX bytes), so the policy compiler can reject a bad path at load
+ * time.  Returns 0, -EINVAL or -ENAMETOOLONG. */
+int res_path_check(const char *path);
+
 /* Open path beneath root_fd with the flags of mode.  path must be relative
  * and canonical: no empty component, no ".", "..", leading, trailing or
  * doubled '/'; the kernel then enforces RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
@@ -46,6 +52,13 @@ int res_open(int root_fd, const char *path, enum res_mode mode, int *ret_fd);
 /* TCP endpoints are numeric "a.b.c.d:port" or "[v6]:port", port 1..65535
  * (0, an ephemeral port, for listen only).  Names are never resolved: a DNS
  * answer is not policy. */
+
+/* Whether hostport is a valid numeric endpoint for connect (listen false)
+ * or listen (listen true: port 0 allowed).  Returns 0 or -EINVAL. */
+int res_tcp_check(const char *hostport, bool listen);
+/* Whether path can name a unix socket: absolute, fits sun_path with its
+ * NUL.  Returns 0, -EINVAL or -ENAMETOOLONG. */
+int res_unix_check(const char *path);
 
 /* Start a TCP connection.  Returns 0 when connected, 1 when in progress
  * (wait for EPOLLOUT, then res_connect_finish()), *ret_fd written in both
