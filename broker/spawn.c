@@ -261,7 +261,7 @@ void spawn_disable_clone3(void)
 static int clone_child(struct spawn_plan *p, pid_t *ret_pid, int *ret_pidfd)
 {
 	int pidfd = -1, r;
-	pid_t pid;
+	pid_t pid = -1;
 
 	if (!no_clone3) {
 		struct spawn_clone_args args = {
@@ -306,9 +306,10 @@ static int clone_child(struct spawn_plan *p, pid_t *ret_pid, int *ret_pidfd)
 int spawn_start(const struct spawn_opts *opts, struct spawn_child *ret_child)
 {
 	struct spawn_plan plan;
+	sigset_t all, old;
 	int pipefd[2] = {-1, -1};
 	int pidfd = -1, r;
-	pid_t pid;
+	pid_t pid = -1;
 
 	if (!ret_child)
 		return -EINVAL;
@@ -320,7 +321,18 @@ int spawn_start(const struct spawn_opts *opts, struct spawn_child *ret_child)
 	plan.status_fd = pipefd[1];
 	if (plan.high <= pipefd[1])
 		plan.high = pipefd[1] + 1;
+	/* The child starts with every signal blocked, so no handler the
+	 * parent may have (a library's, a test harness's) can run in the
+	 * child before exec; the child resets mask and dispositions last. */
+	sigfillset(&all);
+	if (sigprocmask(SIG_SETMASK, &all, &old) < 0) {
+		r = -errno;
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return r;
+	}
 	r = clone_child(&plan, &pid, &pidfd);
+	(void)sigprocmask(SIG_SETMASK, &old, NULL); /* restoring a valid mask */
 	close(pipefd[1]);
 	if (r < 0) {
 		close(pipefd[0]);

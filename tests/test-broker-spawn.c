@@ -343,6 +343,55 @@ static void test_signal_state_reset(void **state)
 	assert_no_children();
 }
 
+static int handler_pipe = -1;
+
+static void usr2_handler(int sig)
+{
+	(void)sig;
+	(void)!write(handler_pipe, "h", 1);
+}
+
+static int raise_hook(void *data, uint32_t *step)
+{
+	(void)data;
+	*step = SPAWN_STEP_HOOK_BASE;
+	return kill(getpid(), SIGUSR2) < 0 ? -errno : 0;
+}
+
+/* A handler of the parent never runs in the child: a signal arriving during
+ * setup waits blocked and then takes its default action. */
+static void test_no_parent_handler_in_child(void **state)
+{
+	char *argv[] = {"true", NULL};
+	struct spawn_opts o = {.path = "/bin/true",
+			       .exec_fd = -1,
+			       .argv = argv,
+			       .envp = empty_env,
+			       .hook = raise_hook};
+	struct sigaction sa = {.sa_handler = usr2_handler}, old;
+	struct spawn_failure f;
+	struct spawn_child c;
+	siginfo_t si;
+	int p[2];
+	char b;
+
+	(void)state;
+	require_pidfd();
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	handler_pipe = p[1];
+	assert_int_equal(sigaction(SIGUSR2, &sa, &old), 0);
+	assert_int_equal(spawn_run(&o, &c, &f), 0);
+	si = reap(c.pidfd);
+	assert_int_equal(si.si_code, CLD_KILLED);
+	assert_int_equal(si.si_status, SIGUSR2);
+	assert_int_equal(read(p[0], &b, 1), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(sigaction(SIGUSR2, &old, NULL), 0);
+	close(p[0]);
+	close(p[1]);
+	assert_no_children();
+}
+
 /* Holds the child inside the hook until the test writes a byte. */
 static int gate_hook(void *data, uint32_t *step)
 {
@@ -592,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_fd_swap),
 		cmocka_unit_test(test_signal_state_reset),
 		cmocka_unit_test(test_async_status),
+		cmocka_unit_test(test_no_parent_handler_in_child),
 		cmocka_unit_test(test_pdeathsig),
 		cmocka_unit_test(test_pdeathsig_after_uid_change),
 		cmocka_unit_test(test_bad_options),
