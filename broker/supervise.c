@@ -139,9 +139,7 @@ int sup_start(struct sup_layer *l, uint64_t now)
 
 int sup_ready(struct sup_layer *l, uint64_t now)
 {
-	int r = sup_set(l, SUP_READY);
-
-	if (r < 0 || l->state != SUP_READY)
+	if (sup_set(l, SUP_READY) < 0)
 		return -EINVAL;
 	l->ready_since = now;
 	l->deadline = l->cfg.heartbeat_ns ? after(now, l->cfg.heartbeat_ns) : SUP_NO_DEADLINE;
