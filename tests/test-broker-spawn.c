@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,8 +19,10 @@
 
 #include <cmocka.h>
 
+#include "loop.h"
 #include "selfcheck.h"
 #include "spawn.h"
+#include "supervise.h"
 
 static char *const empty_env[] = {NULL};
 
@@ -629,6 +632,204 @@ static void test_status_record_size(void **state)
 	close(p[0]);
 }
 
+/* ---- the pieces wired together: spawn, loop and supervision ---- */
+
+struct sim {
+	struct loop *l;
+	struct sup_layer sup;
+	const struct spawn_opts *opts;
+	struct loop_source *timer, *status, *child;
+	int spawns, exec_seen, setup_failures;
+	siginfo_t last_exit;
+	bool stop_when_ready;
+};
+
+static int sim_apply(struct sim *m, int act);
+
+static int sim_status_cb(struct loop_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct sim *m = userdata;
+	struct spawn_failure f;
+	int r;
+
+	(void)revents;
+	r = spawn_status_read(fd, &f);
+	if (r == -EAGAIN)
+		return 0;
+	assert_true(r == 0 || r == 1);
+	loop_source_free(s);
+	close(fd);
+	if (m->status == s) /* not an older incarnation's pipe */
+		m->status = NULL;
+	if (r == 1) {
+		m->setup_failures++;
+		return sim_apply(m, SUP_ACT_NONE); /* its exit comes through the pidfd */
+	}
+	m->exec_seen++;
+	/* Stands in for a valid hello; the exit may have been seen first. */
+	if (m->sup.state == SUP_STARTING && m->child) {
+		assert_int_equal(sup_ready(&m->sup, loop_now_ns()), SUP_ACT_NONE);
+		if (m->stop_when_ready)
+			return sim_apply(m, sup_stop(&m->sup, loop_now_ns()));
+	}
+	return sim_apply(m, SUP_ACT_NONE);
+}
+
+static int sim_child_cb(struct loop_source *s, const siginfo_t *si, void *userdata)
+{
+	struct sim *m = userdata;
+	bool clean = si->si_code == CLD_EXITED && si->si_status == 0;
+
+	m->last_exit = *si;
+	loop_source_free(s);
+	m->child = NULL;
+	return sim_apply(
+		m, sup_exited(&m->sup, clean ? SUP_EXIT_CLEAN : SUP_EXIT_FAILURE, loop_now_ns()));
+}
+
+static int sim_timer_cb(struct loop_source *s, uint64_t now, void *userdata)
+{
+	struct sim *m = userdata;
+
+	(void)s;
+	return sim_apply(m, sup_tick(&m->sup, now));
+}
+
+static int sim_apply(struct sim *m, int act)
+{
+	struct spawn_child c;
+
+	assert_true(act >= 0);
+	switch ((enum sup_action)act) {
+	case SUP_ACT_NONE:
+		break;
+	case SUP_ACT_SPAWN:
+		assert_int_equal(spawn_start(m->opts, &c), 0);
+		m->spawns++;
+		assert_int_equal(
+			loop_add_io(m->l, c.status_fd, EPOLLIN, sim_status_cb, m, &m->status), 0);
+		assert_int_equal(loop_add_child(m->l, c.pidfd, sim_child_cb, m, &m->child), 0);
+		break;
+	case SUP_ACT_TERM:
+		assert_int_equal(loop_child_kill(m->child, SIGTERM), 0);
+		break;
+	case SUP_ACT_KILL:
+		assert_int_equal(loop_child_kill(m->child, SIGKILL), 0);
+		break;
+	}
+	assert_int_equal(loop_timer_set(m->timer, sup_deadline(&m->sup)), 0);
+	if ((m->sup.state == SUP_FAILED || m->sup.state == SUP_STOPPED) && !m->child && !m->status)
+		loop_exit(m->l, 0);
+	return 0;
+}
+
+static void sim_run(struct sim *m, const struct sup_config *cfg)
+{
+	assert_int_equal(loop_new(&m->l), 0);
+	assert_int_equal(sup_init(&m->sup, cfg), 0);
+	assert_int_equal(loop_add_timer(m->l, LOOP_NO_DEADLINE, sim_timer_cb, m, &m->timer), 0);
+	assert_int_equal(sim_apply(m, sup_start(&m->sup, loop_now_ns())), 0);
+	assert_int_equal(loop_run(m->l), 0);
+	assert_int_equal(loop_source_count(m->l), 1); /* only the timer is left */
+	loop_free(m->l);
+	assert_no_children();
+}
+
+static struct sup_config sim_config(enum sup_restart restart)
+{
+	return (struct sup_config){
+		.restart = restart,
+		.backoff_min_ns = 1000000,
+		.backoff_max_ns = 4000000,
+		.max_restarts = 3,
+		.window_ns = 600ull * 1000000000,
+		.stop_timeout_ns = 600ull * 1000000000,
+	};
+}
+
+/* A layer that always fails: started once, restarted exactly max_restarts
+ * times with backoff, then failed. */
+static void test_loop_crash_loop(void **state)
+{
+	char *argv[] = {"false", NULL};
+	struct spawn_opts o = {
+		.path = "/bin/false", .exec_fd = -1, .argv = argv, .envp = empty_env};
+	struct sup_config cfg = sim_config(SUP_RESTART_ON_FAILURE);
+	struct sim m = {.opts = &o};
+
+	(void)state;
+	require_pidfd();
+	sim_run(&m, &cfg);
+	assert_int_equal(m.spawns, 4);
+	assert_int_equal(m.exec_seen, 4);
+	assert_int_equal(m.sup.state, SUP_FAILED);
+	assert_int_equal(m.last_exit.si_status, 1);
+}
+
+/* A layer whose sandbox setup fails: the target never runs, every attempt
+ * is a failure with a reported step, and the loop ends in failed. */
+static void test_loop_setup_failure(void **state)
+{
+	char *argv[] = {"true", NULL};
+	struct hook_plan h = {.fail_at = 1, .n_steps = 2, .err = EPERM};
+	struct spawn_opts o = {.path = "/bin/true",
+			       .exec_fd = -1,
+			       .argv = argv,
+			       .envp = empty_env,
+			       .hook = step_hook,
+			       .hook_data = &h};
+	struct sup_config cfg = sim_config(SUP_RESTART_ALWAYS);
+	struct sim m = {.opts = &o};
+
+	(void)state;
+	require_pidfd();
+	sim_run(&m, &cfg);
+	assert_int_equal(m.spawns, 4);
+	assert_int_equal(m.setup_failures, 4);
+	assert_int_equal(m.exec_seen, 0);
+	assert_int_equal(m.sup.state, SUP_FAILED);
+	assert_int_equal(m.last_exit.si_status, 127);
+}
+
+/* A layer that goes silent is killed when its heartbeat deadline passes
+ * and, with restart never, ends failed. */
+static void test_loop_unresponsive_killed(void **state)
+{
+	char *argv[] = {"sleep", "1000", NULL};
+	struct spawn_opts o = {
+		.path = "/bin/sleep", .exec_fd = -1, .argv = argv, .envp = empty_env};
+	struct sup_config cfg = sim_config(SUP_RESTART_NEVER);
+	struct sim m = {.opts = &o};
+
+	(void)state;
+	require_pidfd();
+	cfg.heartbeat_ns = 1000000;
+	sim_run(&m, &cfg);
+	assert_int_equal(m.spawns, 1);
+	assert_int_equal(m.last_exit.si_code, CLD_KILLED);
+	assert_int_equal(m.last_exit.si_status, SIGKILL);
+	assert_int_equal(m.sup.state, SUP_FAILED);
+}
+
+/* An orderly stop: SIGTERM through the pidfd, and no restart even with
+ * restart always. */
+static void test_loop_stop(void **state)
+{
+	char *argv[] = {"sleep", "1000", NULL};
+	struct spawn_opts o = {
+		.path = "/bin/sleep", .exec_fd = -1, .argv = argv, .envp = empty_env};
+	struct sup_config cfg = sim_config(SUP_RESTART_ALWAYS);
+	struct sim m = {.opts = &o, .stop_when_ready = true};
+
+	(void)state;
+	require_pidfd();
+	sim_run(&m, &cfg);
+	assert_int_equal(m.spawns, 1);
+	assert_int_equal(m.last_exit.si_code, CLD_KILLED);
+	assert_int_equal(m.last_exit.si_status, SIGTERM);
+	assert_int_equal(m.sup.state, SUP_STOPPED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -647,6 +848,10 @@ int main(void)
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_fds_at_max),
 		cmocka_unit_test(test_status_record_size),
+		cmocka_unit_test(test_loop_crash_loop),
+		cmocka_unit_test(test_loop_setup_failure),
+		cmocka_unit_test(test_loop_unresponsive_killed),
+		cmocka_unit_test(test_loop_stop),
 		/* Last: switches this process to the fallback for good. */
 		cmocka_unit_test(test_fork_fallback),
 	};
