@@ -326,22 +326,29 @@ static int sock_listen(const union res_addr *a, socklen_t len, int backlog, int 
 	/* SO_REUSEADDR lets a restarted broker rebind while old connections
 	 * sit in TIME_WAIT; it does not allow two live listeners. */
 	if (a->sa.sa_family != AF_UNIX &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-		goto fail;
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
+		r = -errno;
+		goto out;
+	}
 	/* "[::]" means IPv6 only: a policy that wants IPv4 says so. */
 	if (a->sa.sa_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-		goto fail;
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) {
+		r = -errno;
+		goto out;
+	}
 	/* Why this bind is safe: the address or path is the policy's; a unix
 	 * path that exists is refused (EADDRINUSE), never unlinked, so the
 	 * broker cannot be made to delete a file. */
-	if (bind(fd, &a->sa, len) < 0 || listen(fd, backlog) < 0)
-		goto fail;
+	if (bind(fd, &a->sa, len) < 0 || listen(fd, backlog) < 0) {
+		r = -errno;
+		goto out;
+	}
 	*ret_fd = fd;
-	return 0;
-fail:
-	r = -errno;
-	close(fd);
+	fd = -1;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 
