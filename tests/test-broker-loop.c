@@ -55,6 +55,14 @@ static int io_cb(struct loop_source *s, int fd, uint32_t revents, void *userdata
 	return c->ret;
 }
 
+static int timer_cb_stub(struct loop_source *s, uint64_t now, void *userdata)
+{
+	(void)s;
+	(void)now;
+	(void)userdata;
+	return 0;
+}
+
 static void make_pair(int sv[2])
 {
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
@@ -79,6 +87,52 @@ static void test_io_dispatch(void **state)
 	loop_free(l);
 	close(sv[0]);
 	close(sv[1]);
+}
+
+static int out_cb(struct loop_source *s, int fd, uint32_t revents, void *userdata)
+{
+	uint32_t *seen = userdata;
+
+	(void)s;
+	(void)fd;
+	*seen |= revents;
+	return 0;
+}
+
+static void test_io_set_events(void **state)
+{
+	struct loop_source *src, *timer;
+	uint32_t seen = 0;
+	struct loop *l;
+	int sv[2];
+
+	(void)state;
+	make_pair(sv);
+	assert_int_equal(loop_new(&l), 0);
+	/* Nothing to read: no call.  Writable: called with EPOLLOUT. */
+	assert_int_equal(loop_add_io(l, sv[0], EPOLLIN, out_cb, &seen, &src), 0);
+	assert_int_equal(loop_run_once(l, 0), 0);
+	assert_int_equal(loop_io_set_events(src, EPOLLIN | EPOLLOUT), 0);
+	assert_int_equal(loop_run_once(l, 0), 1);
+	assert_true(seen & EPOLLOUT);
+	assert_false(seen & EPOLLIN);
+	/* The peer hangs up: EPOLLHUP/EPOLLRDHUP-style wake-up with EPOLLIN. */
+	assert_int_equal(loop_io_set_events(src, EPOLLIN), 0);
+	seen = 0;
+	close(sv[1]);
+	assert_int_equal(loop_run_once(l, LOOP_NO_DEADLINE), 1);
+	assert_true(seen & EPOLLIN);
+	/* Wrong kinds of source are refused. */
+	assert_int_equal(loop_add_timer(l, LOOP_NO_DEADLINE, timer_cb_stub, NULL, &timer), 0);
+	assert_int_equal(loop_io_set_events(timer, EPOLLIN), -EINVAL);
+	assert_int_equal(loop_source_fd(timer), -1);
+	assert_int_equal(loop_child_kill(timer, SIGKILL), -EINVAL);
+	assert_int_equal(loop_timer_set(src, 0), -EINVAL);
+	assert_int_equal(loop_io_set_events(NULL, EPOLLIN), -EINVAL);
+	loop_source_free(NULL);
+	loop_free(NULL);
+	loop_free(l);
+	close(sv[0]);
 }
 
 static void test_io_requires_nonblock_cloexec(void **state)
@@ -488,6 +542,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_io_dispatch),
+		cmocka_unit_test(test_io_set_events),
 		cmocka_unit_test(test_io_requires_nonblock_cloexec),
 		cmocka_unit_test(test_free_during_dispatch),
 		cmocka_unit_test(test_callback_error_stops),
