@@ -157,6 +157,10 @@ void audit_writer_free(struct audit_writer *w);
  * returned; the next successful append is preceded by an audit-gap record
  * with the count.  -EINVAL for a record breaking the schema (not lost). */
 int audit_writer_append(struct audit_writer *w, const struct audit_record *rec);
+/* Continue the log in a new file at path (created 0600, must not exist):
+ * sequence and chain go on, so the files verified in order are one log.
+ * A record lost before the switch is reported in the new file.  -errno. */
+int audit_writer_rotate(struct audit_writer *w, const char *path);
 /* Length of the torn tail closed at open (0: none). */
 uint64_t audit_writer_torn(const struct audit_writer *w);
 /* Records lost since the last successful append. */
