@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
@@ -230,6 +229,15 @@ static void out_text(struct out *o, const uint8_t *s, size_t n)
 	out_mem(o, "\"", 1);
 	size_t i = 0;
 	while (i < n) {
+		size_t run = 0;
+		while (i + run < n && s[i + run] >= 0x20 && s[i + run] < 0x7f &&
+		       s[i + run] != '"' && s[i + run] != '\\')
+			run++;
+		if (run) {
+			out_mem(o, s + i, run);
+			i += run;
+			continue;
+		}
 		uint32_t cp = 0;
 		size_t l = utf8_char(s + i, n - i, &cp);
 		if (l == 0) {
@@ -303,6 +311,54 @@ void audit_format_double(double d, char buf[AUDIT_DOUBLE_MAX])
 		}
 	}
 	buf[o.len] = '\0';
+}
+
+/* Proleptic Gregorian calendar in integer arithmetic: no time zone, no
+ * locale, no libc state. */
+int64_t audit_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void put_digits(char *p, unsigned v, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+int audit_time_format(int64_t us, char buf[AUDIT_TIME_LEN + 1])
+{
+	if (us < 0)
+		return -EINVAL;
+	int64_t secs = us / 1000000;
+	int64_t z = secs / 86400 + 719468;
+	unsigned sod = (unsigned)(secs % 86400);
+	int64_t era = z / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned d = doy - (153 * mp + 2) / 5 + 1;
+	unsigned m = mp < 10 ? mp + 3 : mp - 9;
+	int64_t y = (int64_t)yoe + era * 400 + (m <= 2);
+	if (y > 9999)
+		return -EINVAL;
+	memcpy(buf, "0000-00-00T00:00:00.000000Z", AUDIT_TIME_LEN + 1);
+	put_digits(buf, (unsigned)y, 4);
+	put_digits(buf + 5, m, 2);
+	put_digits(buf + 8, d, 2);
+	put_digits(buf + 11, sod / 3600, 2);
+	put_digits(buf + 14, sod / 60 % 60, 2);
+	put_digits(buf + 17, sod % 60, 2);
+	put_digits(buf + 20, (unsigned)(us % 1000000), 6);
+	return 0;
 }
 
 static bool text_ok(const char *s)
@@ -450,16 +506,8 @@ long audit_format(const struct audit_record *rec, char *buf, size_t cap)
 	if (audit_record_check(rec))
 		return -EINVAL;
 	struct out o = {.p = buf, .cap = cap};
-	char tbuf[40];
-	time_t sec = (time_t)(rec->time_us / 1000000);
-	struct tm tm;
-	if (!gmtime_r(&sec, &tm) || tm.tm_year + 1900 > 9999)
-		return -EINVAL;
-	/* The writer's own clock: tm fields are in range, so the length is fixed. */
-	int tl = snprintf(tbuf, sizeof(tbuf), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-			  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			  tm.tm_sec, (int)(rec->time_us % 1000000));
-	if (tl != 27)
+	char tbuf[AUDIT_TIME_LEN + 1];
+	if (audit_time_format(rec->time_us, tbuf) < 0)
 		return -EINVAL;
 
 	out_str(&o, "{\"seq\":");

@@ -16,6 +16,11 @@
 	 6u * AUDIT_VALUES_MAX)
 _Static_assert(AUDIT_WORST_LINE < AUDIT_LINE_MAX, "audit caps exceed the line limit");
 
+#define AUDIT_TIME_LEN 27 /* 2026-11-26T06:15:14.123456Z */
+int64_t audit_days_from_civil(int64_t y, unsigned m, unsigned d);
+/* -EINVAL before 1970 or after 9999. */
+int audit_time_format(int64_t us, char buf[AUDIT_TIME_LEN + 1]);
+
 size_t utf8_char(const uint8_t *s, size_t n, uint32_t *ret_cp);
 bool utf8_valid(const uint8_t *s, size_t n);
 const char *audit_type_name(enum cdt_type t);

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
@@ -170,9 +169,17 @@ static int p_string(struct cur *c, const char **ret, size_t *ret_len)
 		if (ch < 0x20 || ch >= 0x7f)
 			return fail(c, "raw control or non-ASCII byte in a string");
 		if (ch != '\\') {
-			if ((r = sc_put(c, &ch, 1)) < 0)
+			/* Copy the run of plain characters at once. */
+			size_t run = 1;
+			while (c->i + run < c->n) {
+				unsigned char nx = (unsigned char)c->s[c->i + run];
+				if (nx < 0x20 || nx >= 0x7f || nx == '"' || nx == '\\')
+					break;
+				run++;
+			}
+			if ((r = sc_put(c, c->s + c->i, run)) < 0)
 				return r;
-			c->i++;
+			c->i += run;
 			continue;
 		}
 		c->i++;
@@ -271,18 +278,20 @@ static int p_hex(struct cur *c, size_t want, size_t max, const uint8_t **ret, si
 	if (r < 0)
 		return r;
 	size_t start = c->sc->used;
+	uint8_t *dst = (uint8_t *)c->sc->buf + start;
+	size_t room = c->sc->cap - start, len = 0;
 	while (!peek(c, '"')) {
 		if (c->n - c->i < 2)
 			return fail(c, "truncated hex");
 		int hi = hexval(c->s[c->i]), lo = hexval(c->s[c->i + 1]);
 		if (hi < 0 || lo < 0)
 			return fail(c, "bad hex digit");
-		uint8_t b = (uint8_t)(hi << 4 | lo);
-		if ((r = sc_put(c, &b, 1)) < 0)
-			return r;
+		if (len == room)
+			return fail(c, "record too large");
+		dst[len++] = (uint8_t)(hi << 4 | lo);
 		c->i += 2;
 	}
-	size_t len = c->sc->used - start;
+	c->sc->used += len;
 	if ((want && len != want) || len > max)
 		return fail(c, "hex of the wrong length");
 	c->i++;
@@ -535,18 +544,14 @@ static int p_time(struct cur *c, int64_t *ret)
 		if (s[k++] != sep[j])
 			goto bad;
 	}
-	struct tm tm = {.tm_year = f[0] - 1900,
-			.tm_mon = f[1] - 1,
-			.tm_mday = f[2],
-			.tm_hour = f[3],
-			.tm_min = f[4],
-			.tm_sec = f[5]};
-	time_t t = timegm(&tm);
-	if (t < 0)
+	if (f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 59)
 		goto bad;
-	/* Out-of-range fields (Feb 30, 25:00) normalize to another time; the
-	 * canonical comparison at the end of the record rejects them. */
-	*ret = (int64_t)t * 1000000 + f[6];
+	/* A day past its month's end normalizes to another date; the
+	 * canonical comparison at the end of the record rejects it. */
+	int64_t days = audit_days_from_civil(f[0], (unsigned)f[1], (unsigned)f[2]);
+	if (days < 0)
+		goto bad;
+	*ret = ((days * 86400 + f[3] * 3600 + f[4] * 60 + f[5]) * 1000000) + f[6];
 	return 0;
 bad:
 	c->i = at;
@@ -653,16 +658,15 @@ int audit_parse_line(const char *line, size_t len, struct audit_scratch *scratch
 		if ((r = lit(&c, "\"")) < 0)
 			return r;
 		int k;
-		for (k = 0; k < K_MAX; k++) {
+		/* Keys come in table order: start the search after the last. */
+		for (k = last + 1; k < K_MAX; k++) {
 			size_t kl = strlen(key_names[k]);
 			if (c.n - c.i > kl && memcmp(c.s + c.i, key_names[k], kl) == 0 &&
 			    c.s[c.i + kl] == '"')
 				break;
 		}
 		if (k == K_MAX)
-			return fail(&c, "unknown key");
-		if (k <= last)
-			return fail(&c, seen[k] ? "duplicate key" : "key out of order");
+			return fail(&c, "unknown, duplicate or out-of-order key");
 		c.i += strlen(key_names[k]) + 1;
 		if ((r = lit(&c, ":")) < 0)
 			return r;

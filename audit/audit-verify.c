@@ -81,6 +81,7 @@ struct verifier {
 	bool done; /* first problem found */
 	bool have;
 	uint64_t seq;
+	uint8_t log_id[AUDIT_LOG_ID_LEN];
 	uint8_t hash[AUDIT_HASH_LEN]; /* of the last verified line, newline included */
 	uint64_t line;
 	size_t line_file;
@@ -118,23 +119,26 @@ static void report_pending(struct verifier *v)
 		report(v, v->p_status, v->p_line, v->p_col, "%s", v->p_reason);
 }
 
-/* Whether a record with sequence number want comes later in this file:
- * tells a reordering from a drop.  Consumes the rest of the file. */
-static bool seq_later(struct verifier *v, uint64_t want)
+/* What the rest of this file holds: whether sequence number want comes
+ * later (a reordering, not a drop) and whether seen comes again (a
+ * duplicate).  Consumes the rest of the file: only on the error path. */
+static void seq_later(struct verifier *v, uint64_t want, uint64_t seen, bool *ret_want,
+		      bool *ret_seen)
 {
 	const char *line;
 	size_t len;
 	int k;
+	*ret_want = *ret_seen = false;
 	while ((k = lines_next(&v->ls, &line, &len)) != L_EOF && k >= 0) {
 		struct audit_record rec;
 		struct audit_parse_error perr;
-		if (k == L_LINE && audit_parse_line(line, len, &v->sc, &rec, &perr) == 0 &&
-		    rec.seq == want)
-			return true;
+		if (k == L_LINE && audit_parse_line(line, len, &v->sc, &rec, &perr) == 0) {
+			*ret_want |= rec.seq == want;
+			*ret_seen |= rec.seq == seen;
+		}
 		if (k == L_TORN)
 			break;
 	}
-	return false;
 }
 
 static int verify_record(struct verifier *v, const struct audit_record *rec, const char *line,
@@ -145,10 +149,16 @@ static int verify_record(struct verifier *v, const struct audit_record *rec, con
 		report(v, AUDIT_EDITED, ln, 0, "audit-gap names a torn line that is not there");
 		return 0;
 	}
+	bool want, seen;
 	if (!v->have) {
 		uint8_t g[AUDIT_HASH_LEN];
 		if (!rec->has_log_id) {
-			if (seq_later(v, 1))
+			seq_later(v, 1, rec->seq, &want, &seen);
+			if (seen)
+				report(v, AUDIT_DUPLICATED, ln, 0,
+				       "record %llu appears here and again later",
+				       (unsigned long long)rec->seq);
+			else if (want)
 				report(v, AUDIT_REORDERED, ln, 0,
 				       "record %llu is where the log's first record belongs",
 				       (unsigned long long)rec->seq);
@@ -164,8 +174,9 @@ static int verify_record(struct verifier *v, const struct audit_record *rec, con
 			       "first record's prev does not match its log id");
 			return 0;
 		}
-	} else if (rec->has_log_id) {
-		report(v, AUDIT_SPLICED, ln, 0, "a second log begins here");
+		memcpy(v->log_id, rec->log_id, AUDIT_LOG_ID_LEN);
+	} else if (rec->has_log_id && memcmp(rec->log_id, v->log_id, AUDIT_LOG_ID_LEN) != 0) {
+		report(v, AUDIT_SPLICED, ln, 0, "another log begins here");
 		return 0;
 	} else {
 		uint64_t exp = v->seq + 1;
@@ -176,17 +187,24 @@ static int verify_record(struct verifier *v, const struct audit_record *rec, con
 			       (unsigned long long)v->seq, (unsigned long long)v->line);
 			return 0;
 		}
+		if (rec->seq != exp && prev_ok) {
+			/* In its place in the chain: only the number changed. */
+			report(v, AUDIT_EDITED, ln, 0, "sequence number edited (%llu, not %llu)",
+			       (unsigned long long)rec->seq, (unsigned long long)exp);
+			return 0;
+		}
 		if (rec->seq < exp) {
 			report(v, AUDIT_DUPLICATED, ln, 0, "sequence number %llu seen again",
 			       (unsigned long long)rec->seq);
 			return 0;
 		}
 		if (rec->seq > exp) {
-			if (prev_ok)
-				report(v, AUDIT_EDITED, ln, 0,
-				       "sequence number edited (%llu, not %llu)",
-				       (unsigned long long)rec->seq, (unsigned long long)exp);
-			else if (seq_later(v, exp))
+			seq_later(v, exp, rec->seq, &want, &seen);
+			if (seen)
+				report(v, AUDIT_DUPLICATED, ln, 0,
+				       "record %llu appears here and again later",
+				       (unsigned long long)rec->seq);
+			else if (want)
 				report(v, AUDIT_REORDERED, ln, 0,
 				       "record %llu comes before record %llu",
 				       (unsigned long long)rec->seq, (unsigned long long)exp);

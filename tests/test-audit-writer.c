@@ -86,8 +86,8 @@ static int on_tally(const struct audit_record *rec, void *ud)
 static enum audit_status verify(const char *path, bool closed, struct tally *t,
 				struct audit_verify_result *res)
 {
-	struct audit_verify_opts o = {.require_closed = closed, .on_record = on_tally,
-				      .userdata = t};
+	struct audit_verify_opts o = {
+		.require_closed = closed, .on_record = on_tally, .userdata = t};
 	const char *paths[] = {path};
 	assert_int_equal(audit_verify_files(paths, 1, &o, res), 0);
 	return res->status;
