@@ -271,6 +271,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (audit_verify_fds(&memfd, 1, &o, &res) == 0 && res.status == AUDIT_OK &&
 		    res.records == 0)
 			abort();
+		/* Again with a short line limit, to reach the over-long paths. */
+		o.line_max = 100 + size % 400;
+		if (lseek(memfd, 0, SEEK_SET) == 0 && audit_verify_fds(&memfd, 1, &o, &res) == 0 &&
+		    res.status == AUDIT_OK && res.records == 0)
+			abort();
 	}
 	roundtrip(data, size);
 	return 0;

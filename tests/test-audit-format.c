@@ -442,6 +442,36 @@ static void test_line_limit(void **state)
 	verify_buf(buf, (size_t)len, (size_t)len - 2, &res);
 	assert_int_equal(res.status, AUDIT_TOO_LONG);
 
+	/* A sequence gap, then an over-long line: the look-ahead that tells a
+	 * drop from a reordering stops there (it once spun forever). */
+	{
+		char path[128];
+		snprintf(path, sizeof(path), "%s/gap-long.log", tmpdir);
+		struct audit_writer *w;
+		assert_int_equal(audit_writer_open(path, &w), 0);
+		struct audit_record sp = {.event = AUDIT_EV_SPAWN, .layer = "io"};
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(audit_writer_append(w, &sp), 0);
+		audit_writer_free(w);
+		FILE *f = fopen(path, "re");
+		assert_non_null(f);
+		static char l1[1024], l2[1024], l3[1024], log[8192];
+		assert_non_null(fgets(l1, sizeof(l1), f));
+		assert_non_null(fgets(l2, sizeof(l2), f));
+		assert_non_null(fgets(l3, sizeof(l3), f));
+		fclose(f);
+		size_t n1 = strlen(l1), n3 = strlen(l3);
+		memcpy(log, l1, n1);
+		memcpy(log + n1, l3, n3);
+		memset(log + n1 + n3, 'x', 2000);
+		verify_buf(log, n1 + n3 + 2000, 1000, &res);
+		assert_int_equal(res.status, AUDIT_MISSING);
+		assert_true(res.line == 2);
+		log[n1 + n3 + 1999] = '\n';
+		verify_buf(log, n1 + n3 + 2000, 1000, &res);
+		assert_int_equal(res.status, AUDIT_MISSING);
+	}
+
 	/* Empty file, and truncated records. */
 	verify_buf("", 0, 0, &res);
 	assert_int_equal(res.status, AUDIT_EMPTY);
