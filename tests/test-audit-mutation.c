@@ -71,7 +71,9 @@ static void write_log(const char *path)
 {
 	struct audit_writer *w;
 	assert_int_equal(audit_writer_open(path, &w), 0);
-	struct audit_record start = {.event = AUDIT_EV_START, .policy = "plant.policy"};
+	/* Fixed times: only the log id and the hashes differ between runs. */
+	struct audit_record start = {.event = AUDIT_EV_START, .policy = "plant.policy",
+				     .time_us = 1795677314000000};
 	assert_int_equal(audit_writer_append(w, &start), 0);
 	for (int i = 1; i < RECORDS - 1; i++) {
 		char tag[32];
@@ -96,9 +98,10 @@ static void write_log(const char *path)
 						    .has_pid = true,
 						    .pid = 7,
 						    .signal = "SIGSYS"};
+		rec.time_us = 1795677314000000 + i * 1500;
 		assert_int_equal(audit_writer_append(w, &rec), 0);
 	}
-	struct audit_record stop = {.event = AUDIT_EV_STOP};
+	struct audit_record stop = {.event = AUDIT_EV_STOP, .time_us = 1795677324000000};
 	assert_int_equal(audit_writer_append(w, &stop), 0);
 	audit_writer_free(w);
 }
