@@ -138,10 +138,14 @@ enum key {
 	K_MAX
 };
 
-static const char *const key_names[K_MAX] = {
-	"seq",	  "time",    "event",	 "log",	      "layer",	"pid",	 "method",
-	"args",	  "verdict", "rule",	 "policy",    "line",	"class", "code",
-	"signal", "lost",    "torn_len", "torn_hash", "reason", "prev",	 "seal",
+static const struct {
+	const char *name;
+	size_t len;
+} keys[K_MAX] = {
+	{"seq", 3},    {"time", 4}, {"event", 5},   {"log", 3},	 {"layer", 5},	  {"pid", 3},
+	{"method", 6}, {"args", 4}, {"verdict", 7}, {"rule", 4}, {"policy", 6},	  {"line", 4},
+	{"class", 5},  {"code", 4}, {"signal", 6},  {"lost", 4}, {"torn_len", 8}, {"torn_hash", 9},
+	{"reason", 6}, {"prev", 4}, {"seal", 4},
 };
 
 static int parse_value(struct scan *c, enum key k, struct audit_record *rec)
@@ -246,14 +250,14 @@ int audit_parse_line(const char *line, size_t len, struct audit_scratch *scratch
 		int k;
 		/* Keys come in table order: start the search after the last. */
 		for (k = last + 1; k < K_MAX; k++) {
-			size_t kl = strlen(key_names[k]);
-			if (c.n - c.i > kl && memcmp(c.s + c.i, key_names[k], kl) == 0 &&
-			    c.s[c.i + kl] == '"')
+			size_t kl = keys[k].len;
+			if (c.n - c.i > kl && c.s[c.i + kl] == '"' &&
+			    memcmp(c.s + c.i, keys[k].name, kl) == 0)
 				break;
 		}
 		if (k == K_MAX)
 			return scan_fail(&c, "unknown, duplicate or out-of-order key");
-		c.i += strlen(key_names[k]) + 1;
+		c.i += keys[k].len + 1;
 		if ((r = scan_lit(&c, ":")) < 0)
 			return r;
 		seen[k] = true;

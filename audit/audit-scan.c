@@ -53,18 +53,16 @@ bool scan_peek(const struct scan *c, char ch)
 	return c->i < c->n && c->s[c->i] == ch;
 }
 
-int scan_lit(struct scan *c, const char *t)
+int scan_litn(struct scan *c, const char *t, size_t l)
 {
-	size_t l = strlen(t);
 	if (c->n - c->i < l || memcmp(c->s + c->i, t, l) != 0)
 		return scan_fail(c, "unexpected text");
 	c->i += l;
 	return 0;
 }
 
-bool scan_accept(struct scan *c, const char *t)
+bool scan_acceptn(struct scan *c, const char *t, size_t l)
 {
-	size_t l = strlen(t);
 	if (c->n - c->i < l || memcmp(c->s + c->i, t, l) != 0)
 		return false;
 	c->i += l;
@@ -107,13 +105,16 @@ int scan_i64(struct scan *c, int64_t *ret)
 	return 0;
 }
 
+/* Hex digit value + 1; 0 for anything else (upper case included). */
+static const uint8_t hex_plus1[256] = {
+	['0'] = 1,  ['1'] = 2,	['2'] = 3,  ['3'] = 4,	['4'] = 5,  ['5'] = 6,
+	['6'] = 7,  ['7'] = 8,	['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+	['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
 static int hexval(char ch)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
+	return hex_plus1[(unsigned char)ch] - 1;
 }
 
 int scan_put(struct scan *c, const void *p, size_t n)
@@ -267,26 +268,29 @@ int scan_hex(struct scan *c, size_t want, size_t max, const uint8_t **ret, size_
 	int r = scan_lit(c, "\"");
 	if (r < 0)
 		return r;
-	size_t start = c->sc->used;
-	uint8_t *dst = (uint8_t *)c->sc->buf + start;
-	size_t room = c->sc->cap - start, len = 0;
-	while (!scan_peek(c, '"')) {
-		if (c->n - c->i < 2)
-			return scan_fail(c, "truncated hex");
-		int hi = hexval(c->s[c->i]), lo = hexval(c->s[c->i + 1]);
-		if (hi < 0 || lo < 0)
-			return scan_fail(c, "bad hex digit");
-		if (len == room)
-			return scan_fail(c, "record too large");
-		dst[len++] = (uint8_t)(hi << 4 | lo);
-		c->i += 2;
-	}
-	c->sc->used += len;
-	if ((want && len != want) || len > max)
+	const char *p = c->s + c->i;
+	const char *q = memchr(p, '"', c->n - c->i);
+	if (!q)
+		return scan_fail(c, "unterminated hex");
+	size_t digits = (size_t)(q - p), len = digits / 2;
+	if (digits % 2 || (want && len != want) || len > max)
 		return scan_fail(c, "hex of the wrong length");
-	c->i++;
-	*ret = (const uint8_t *)c->sc->buf + start;
+	if (len > c->sc->cap - c->sc->used)
+		return scan_fail(c, "record too large");
+	uint8_t *dst = (uint8_t *)c->sc->buf + c->sc->used;
+	for (size_t k = 0; k < len; k++) {
+		unsigned hi = hex_plus1[(unsigned char)p[2 * k]];
+		unsigned lo = hex_plus1[(unsigned char)p[2 * k + 1]];
+		if (!hi || !lo) {
+			c->i += 2 * k;
+			return scan_fail(c, "bad hex digit");
+		}
+		dst[k] = (uint8_t)((hi - 1) << 4 | (lo - 1));
+	}
+	*ret = dst;
 	*ret_len = len;
+	c->sc->used += len;
+	c->i += digits + 1;
 	return 0;
 }
 

@@ -16,8 +16,11 @@ struct scan {
  * strings and hex are decoded into the scratch. */
 int scan_fail(struct scan *c, const char *why);
 bool scan_peek(const struct scan *c, char ch);
-int scan_lit(struct scan *c, const char *t);
-bool scan_accept(struct scan *c, const char *t);
+int scan_litn(struct scan *c, const char *t, size_t len);
+bool scan_acceptn(struct scan *c, const char *t, size_t len);
+/* Expect (or take, when there) a string literal; its length at compile time. */
+#define scan_lit(c, t)	  scan_litn(c, "" t "", sizeof(t) - 1)
+#define scan_accept(c, t) scan_acceptn(c, "" t "", sizeof(t) - 1)
 int scan_put(struct scan *c, const void *p, size_t n);
 int scan_u64(struct scan *c, uint64_t *ret);
 int scan_i64(struct scan *c, int64_t *ret);
