@@ -145,9 +145,11 @@ struct audit_writer;
  * path.  A torn last line (crash mid-write) is closed with a newline and an
  * audit-gap record naming its length and hash; audit_writer_torn() tells.
  * Errors: -errno, -EBADMSG when the last complete line is not a record or
- * the tail is longer than a record, -EBUSY when another writer holds it. */
+ * the tail is longer than a record, -EBUSY when another writer holds it,
+ * -ESTALE when the path was swapped between the two opens. */
 int audit_writer_open(const char *path, struct audit_writer **ret_w);
-/* Same over an fd opened for append; takes ownership of fd, also on error. */
+/* Same over an fd opened with O_APPEND (and readable when the file is not
+ * empty: its tail is read).  Takes ownership of fd, also on error. */
 int audit_writer_open_fd(int fd, struct audit_writer **ret_w);
 void audit_writer_free(struct audit_writer *w);
 

@@ -35,6 +35,8 @@ static int memfd_with(const void *p, size_t n)
 
 static char tmpdir[64];
 
+static void verify_buf(const void *p, size_t n, size_t line_max, struct audit_verify_result *res);
+
 static int setup(void **state)
 {
 	(void)state;
@@ -330,6 +332,82 @@ static void test_event_kinds(void **state)
 	assert_int_equal(audit_verify_files(paths, 1, &o, &res), 0);
 	assert_int_equal(res.status, AUDIT_OK);
 	assert_int_equal(res.records, sizeof(ok) / sizeof(ok[0]));
+}
+
+static void test_time(void **state)
+{
+	(void)state;
+	static const struct {
+		int64_t us;
+		const char *text;
+	} cases[] = {
+		{0, "1970-01-01T00:00:00.000000Z"},
+		{1709251199999999, "2024-02-29T23:59:59.999999Z"},
+		{1795677314123456, "2026-11-26T07:15:14.123456Z"},
+		{INT64_C(253402300799999999), "9999-12-31T23:59:59.999999Z"},
+	};
+	struct audit_scratch sc;
+	assert_int_equal(audit_scratch_init(&sc, 4096), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct audit_record rec = {
+			.event = AUDIT_EV_RELOAD, .seq = 9, .time_us = cases[i].us};
+		char buf[512];
+		long len = audit_format(&rec, buf, sizeof(buf));
+		assert_true(len > 0);
+		assert_non_null(strstr(buf, cases[i].text));
+		struct audit_record out;
+		struct audit_parse_error err;
+		assert_int_equal(audit_parse_line(buf, (size_t)len - 1, &sc, &out, &err), 0);
+		assert_true(out.time_us == cases[i].us);
+		/* Dates that do not exist, or fields out of range. */
+		static const char *const bad[] = {"2023-02-29", "2024-02-30", "2024-13-01",
+						  "2024-00-10", "2024-04-31", "1969-12-31"};
+		for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+			char tmp[512];
+			memcpy(tmp, buf, (size_t)len);
+			memcpy(strstr(tmp, "\"time\":\"") + 8, bad[j], 10);
+			assert_int_equal(audit_parse_line(tmp, (size_t)len - 1, &sc, &out, &err),
+					 -EBADMSG);
+		}
+	}
+	struct audit_record rec = {
+		.event = AUDIT_EV_RELOAD, .seq = 9, .time_us = INT64_C(253402300800000000)};
+	char buf[512];
+	assert_int_equal(audit_format(&rec, buf, sizeof(buf)), -EINVAL);
+	rec.time_us = -1;
+	assert_int_equal(audit_format(&rec, buf, sizeof(buf)), -EINVAL);
+	audit_scratch_fini(&sc);
+}
+
+static void test_stop_seal(void **state)
+{
+	(void)state;
+	/* Nothing follows a stop record to check its hash: its seal does. */
+	char path[128];
+	snprintf(path, sizeof(path), "%s/seal.log", tmpdir);
+	struct audit_writer *w;
+	assert_int_equal(audit_writer_open(path, &w), 0);
+	struct audit_record start = {.event = AUDIT_EV_START, .time_us = 1795677314000000};
+	struct audit_record stop = {.event = AUDIT_EV_STOP, .time_us = 1795677315000000};
+	assert_int_equal(audit_writer_append(w, &start), 0);
+	assert_int_equal(audit_writer_append(w, &stop), 0);
+	audit_writer_free(w);
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	static char log[2048];
+	size_t n = fread(log, 1, sizeof(log), f);
+	fclose(f);
+	char *t = strstr(log, "07:15:15.000000Z");
+	assert_non_null(t);
+	t[1] = '8'; /* 07:15:15 -> 08:15:15, still a canonical record */
+	struct audit_verify_result res;
+	verify_buf(log, n, 0, &res);
+	assert_int_equal(res.status, AUDIT_EDITED);
+	assert_true(res.line == 2);
+	assert_non_null(strstr(res.reason, "seal"));
+
+	const char *missing[] = {"/nonexistent/audit.log"};
+	assert_int_equal(audit_verify_files(missing, 1, NULL, &res), -ENOENT);
 }
 
 /* ---- limits at exactly max and max+1 ---- */
@@ -636,6 +714,8 @@ int main(void)
 		cmocka_unit_test(test_line_limit),
 		cmocka_unit_test(test_strict_parser),
 		cmocka_unit_test(test_doubles_exact),
+		cmocka_unit_test(test_stop_seal),
+		cmocka_unit_test(test_time),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
