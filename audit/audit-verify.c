@@ -233,7 +233,7 @@ static int verify_record(struct verifier *v, const struct audit_record *rec, con
 	if (closes_torn)
 		v->res->torn_closed++;
 	if (v->opts->on_record)
-		return v->opts->on_record(rec, v->opts->userdata);
+		return v->opts->on_record(rec, v->file, ln, v->opts->userdata);
 	return 0;
 }
 

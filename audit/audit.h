@@ -189,8 +189,11 @@ const char *audit_status_name(enum audit_status s);
 struct audit_verify_opts {
 	size_t line_max;     /* 0: AUDIT_LINE_MAX */
 	bool require_closed; /* the log must end with a stop record */
-	/* Called for each verified record; a negative return stops with it. */
-	int (*on_record)(const struct audit_record *rec, void *userdata);
+	/* Called for each verified record, with where it is (file index into
+	 * the paths given, 1-based line) for the checker's diagnostics; a
+	 * negative return stops verification and is returned. */
+	int (*on_record)(const struct audit_record *rec, size_t file, uint64_t line,
+			 void *userdata);
 	void *userdata;
 };
 

@@ -169,10 +169,11 @@ static void check_arg(const struct cdt_arg *in, const struct audit_arg *out)
 	}
 }
 
-static int on_nasty(const struct audit_record *rec, void *ud)
+static int on_nasty(const struct audit_record *rec, size_t file, uint64_t line, void *ud)
 {
 	struct collect *c = ud;
 	c->n++;
+	assert_true(file == 0 && line == (uint64_t)c->n);
 	if (rec->event != AUDIT_EV_DECISION)
 		return 0;
 	assert_int_equal(rec->nargs, NNASTY);

@@ -72,8 +72,8 @@ static void write_log(const char *path)
 	struct audit_writer *w;
 	assert_int_equal(audit_writer_open(path, &w), 0);
 	/* Fixed times: only the log id and the hashes differ between runs. */
-	struct audit_record start = {.event = AUDIT_EV_START, .policy = "plant.policy",
-				     .time_us = 1795677314000000};
+	struct audit_record start = {
+		.event = AUDIT_EV_START, .policy = "plant.policy", .time_us = 1795677314000000};
 	assert_int_equal(audit_writer_append(w, &start), 0);
 	for (int i = 1; i < RECORDS - 1; i++) {
 		char tag[32];

@@ -69,8 +69,10 @@ struct tally {
 	uint64_t torn_len;
 };
 
-static int on_tally(const struct audit_record *rec, void *ud)
+static int on_tally(const struct audit_record *rec, size_t file, uint64_t line, void *ud)
 {
+	(void)file;
+	(void)line;
 	struct tally *t = ud;
 	t->records++;
 	t->last_seq = rec->seq;
@@ -97,6 +99,14 @@ static void append_n(struct audit_writer *w, int n)
 {
 	for (int i = 0; i < n; i++)
 		assert_int_equal(audit_writer_append(w, &decision), 0);
+}
+
+static int on_stop_at_3(const struct audit_record *rec, size_t file, uint64_t line, void *ud)
+{
+	(void)file;
+	(void)ud;
+	assert_true(rec->seq == line);
+	return rec->seq == 3 ? -ECANCELED : 0;
 }
 
 static void test_continue(void **state)
@@ -131,6 +141,11 @@ static void test_continue(void **state)
 	struct audit_verify_result res;
 	assert_int_equal(verify(p, true, &t, &res), AUDIT_OK);
 	assert_true(t.records == 8 && t.last_seq == 8);
+
+	/* The checker can stop the walk; its error comes back. */
+	struct audit_verify_opts o = {.on_record = on_stop_at_3};
+	const char *paths[] = {p};
+	assert_int_equal(audit_verify_files(paths, 1, &o, &res), -ECANCELED);
 }
 
 static void test_nofollow(void **state)
