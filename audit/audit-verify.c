@@ -189,6 +189,7 @@ static int verify_record(struct verifier *v, const struct audit_record *rec, con
 		uint64_t exp = v->seq + 1;
 		bool prev_ok = sodium_memcmp(rec->prev, v->hash, AUDIT_HASH_LEN) == 0;
 		if (rec->seq == exp && !prev_ok) {
+			v->file = v->line_file; /* the record named may end the previous file */
 			report(v, AUDIT_EDITED, v->line, 0,
 			       "record %llu (line %llu) does not hash to the next record's prev",
 			       (unsigned long long)v->seq, (unsigned long long)v->line);

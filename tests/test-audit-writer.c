@@ -358,6 +358,28 @@ static void test_rotation(void **state)
 	assert_int_equal(audit_verify_files(both, 2, &o, &res), 0);
 	assert_int_equal(res.status, AUDIT_OK);
 	assert_true(res.records == 8);
+	/* An edit of the last record of the first file is found in the
+	 * second, and named where it is. */
+	FILE *f = fopen(p1, "r+e");
+	assert_non_null(f);
+	static char buf[8192];
+	size_t n = fread(buf, 1, sizeof(buf), f);
+	char *last = buf + n - 1;
+	while (last > buf && last[-1] != '\n')
+		last--;
+	char *ui = strstr(last, "\"layer\":\"ui\"");
+	assert_non_null(ui);
+	assert_int_equal(fseek(f, (long)(ui - buf) + 9, SEEK_SET), 0);
+	assert_int_equal(fputc('U', f), 'U');
+	fclose(f);
+	assert_int_equal(audit_verify_files(both, 2, &o, &res), 0);
+	assert_int_equal(res.status, AUDIT_EDITED);
+	assert_true(res.file == 0 && res.line == 4);
+	f = fopen(p1, "r+e");
+	assert_int_equal(fseek(f, (long)(ui - buf) + 9, SEEK_SET), 0);
+	assert_int_equal(fputc('u', f), 'u');
+	fclose(f);
+
 	const char *swapped[] = {p2, p1};
 	assert_int_equal(audit_verify_files(swapped, 2, &o, &res), 0);
 	assert_int_equal(res.status, AUDIT_SPLICED);
