@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conduit-bench-audit: records per second the audit writer appends (one
+ * write(2) each) and the reader+verifier checks, on one pinned CPU, for a
+ * typical decision record.  Usage: conduit-bench-audit [RECORDS]
+ */
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 200000;
+	if (n < 2) {
+		fprintf(stderr, "conduit-bench-audit: RECORDS must be at least 2\n");
+		return 2;
+	}
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	int cpu = sched_getcpu();
+	CPU_SET(cpu < 0 ? 0 : cpu, &set);
+	bool pinned = sched_setaffinity(0, sizeof(set), &set) == 0;
+
+	char dir[] = "/tmp/conduit-bench-audit.XXXXXX";
+	if (!mkdtemp(dir)) {
+		perror("conduit-bench-audit: mkdtemp");
+		return 1;
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	struct audit_writer *w;
+	int r = audit_writer_open(path, &w);
+	if (r < 0) {
+		fprintf(stderr, "conduit-bench-audit: %s: %s\n", path, strerror(-r));
+		return 1;
+	}
+	struct cdt_arg args[3] = {
+		{.name = "tag", .type = CDT_TYPE_STRING, .v.str = {"plant.dosing.naoh_sp", 20}},
+		{.name = "value", .type = CDT_TYPE_DOUBLE, .v.d = 100.5},
+		{.name = "force", .type = CDT_TYPE_BOOL},
+	};
+	double t0 = now();
+	for (long i = 0; i < n && r == 0; i++) {
+		args[1].v.d = (double)i * 0.25;
+		struct audit_record rec = {.event = AUDIT_EV_DECISION,
+					   .layer = "ui",
+					   .has_pid = true,
+					   .pid = 4242,
+					   .method = "tag.write",
+					   .call_args = args,
+					   .ncall_args = 3,
+					   .verdict = AUDIT_VERDICT_DENY,
+					   .rule = "ui#3",
+					   .policy = "plant.policy",
+					   .policy_line = 17};
+		if (i == 0)
+			rec = (struct audit_record){.event = AUDIT_EV_START};
+		if (i == n - 1)
+			rec = (struct audit_record){.event = AUDIT_EV_STOP};
+		r = audit_writer_append(w, &rec);
+	}
+	double tw = now() - t0;
+	audit_writer_free(w);
+	if (r < 0) {
+		fprintf(stderr, "conduit-bench-audit: append: %s\n", strerror(-r));
+		return 1;
+	}
+	struct stat st;
+	stat(path, &st);
+
+	struct audit_verify_result res;
+	struct audit_verify_opts o = {.require_closed = true};
+	const char *paths[] = {path};
+	t0 = now();
+	r = audit_verify_files(paths, 1, &o, &res);
+	double tv = now() - t0;
+	unlink(path);
+	rmdir(dir);
+	if (r < 0 || res.status != AUDIT_OK) {
+		fprintf(stderr, "conduit-bench-audit: verify failed: %s\n",
+			r < 0 ? strerror(-r) : res.reason);
+		return 1;
+	}
+	printf("audit: %ld records, %.0f bytes/record, %s\n", n, (double)st.st_size / (double)n,
+	       pinned ? "pinned to one CPU" : "NOT pinned");
+	printf("writer:   %9.0f records/s (%.2f us/record, one write(2) each)\n", (double)n / tw,
+	       tw * 1e6 / (double)n);
+	printf("verifier: %9.0f records/s (%.2f us/record, %.0f MB/s)\n", (double)n / tv,
+	       tv * 1e6 / (double)n, (double)st.st_size / tv / 1e6);
+	return 0;
+}
