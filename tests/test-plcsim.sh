@@ -127,6 +127,28 @@ exec 3<&-
 [ "$(mb 4 0 2 | tr '\n' ' ')" = "100 50 " ] || fail "registers changed by a malformed request"
 ok "idle, stalled and malformed clients do not stop the PLC"
 
+# --- the client limit: exactly 16 held connections, the 17th refused ---------------------
+connected() { grep -c 'connected from' "$log" || true; }
+before=$(connected)
+held=()
+for _ in $(seq 16); do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	held+=("$fd")
+done
+all_held() { [ "$(connected)" -eq $((before + 16)) ]; }
+until_true "16 clients connected" all_held
+if timeout 15 "$MBPOLL" -m tcp -p "$port" -0 -1 -q -o 2 -t 4 -r 0 127.0.0.1 >/dev/null 2>&1; then
+	fail "a 17th client was served"
+fi
+grep -q 'refused 127.0.0.1:[0-9]*: already 16 clients' "$log" || fail "17th client not refused"
+eval "exec ${held[0]}<&-"
+one_left() { [ "$(mb 4 0)" = 100 ]; }
+until_true "a client served once one of the 16 left" one_left
+for fd in "${held[@]:1}"; do
+	eval "exec $fd<&-"
+done
+ok "16 connections held at once, the 17th refused, served again when one leaves"
+
 # --- concentration follows a setpoint change ---------------------------------------
 mbw 4 0 150
 [ "$(mb 4 0)" -eq 150 ] || fail "setpoint did not read back 150"
