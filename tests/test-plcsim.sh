@@ -4,14 +4,15 @@
 # Modbus master nobody on the project wrote): it starts on a free loopback
 # port, serves reads and writes, its physics moves (level, concentration
 # following a setpoint), it accepts an out-of-range setpoint as a real PLC
-# would, survives idle, stalled and malformed clients, refuses non-loopback
-# addresses, and stops cleanly on SIGTERM.  Every wait is bounded; the trap
-# kills the simulator whatever happens, so no process is left behind.
+# would, survives idle, stalled, malformed and non-reading clients, holds at
+# most 16 clients, refuses non-loopback addresses, and stops cleanly on
+# SIGTERM.  Every wait is bounded (PLCSIM_TEST_WAIT seconds, default 60);
+# the trap kills the simulator whatever happens, so no process is left.
 #   usage: test-plcsim.sh PATH/TO/conduit-plcsim PATH/TO/mbpoll
 set -euo pipefail
 PLCSIM=$1
 MBPOLL=$2
-WAIT=60 # seconds any one condition may take before the test fails
+WAIT=${PLCSIM_TEST_WAIT:-60} # seconds any one condition may take before the test fails
 
 tmp=$(mktemp -d /tmp/test-plcsim.XXXXXX)
 log=$tmp/plcsim.log
@@ -126,6 +127,22 @@ until_true "the malformed client dropped" malformed_dropped
 exec 3<&-
 [ "$(mb 4 0 2 | tr '\n' ' ')" = "100 50 " ] || fail "registers changed by a malformed request"
 ok "idle, stalled and malformed clients do not stop the PLC"
+
+# A client that sends requests and never reads the answers: once the
+# socket buffers are full, the PLC's send times out and drops it.
+printf '\x00\x01\x00\x00\x00\x06\x01\x03\x00\x00\x00\x01' >"$tmp/req"
+for _ in $(seq 20); do # 2^20 requests, 12 MiB: more than the buffers hold
+	cat "$tmp/req" "$tmp/req" >"$tmp/req2"
+	mv "$tmp/req2" "$tmp/req"
+done
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+timeout "$WAIT" cat "$tmp/req" >&3 2>/dev/null || true # ends when the PLC drops us
+exec 3<&-
+rm -f "$tmp/req"
+nonreader_dropped() { grep -q 'disconnected: not reading its answers' "$log"; }
+until_true "the non-reading client dropped" nonreader_dropped
+[ "$(mb 4 0)" -eq 100 ] || fail "read after a non-reading client"
+ok "a client that never reads its answers is dropped"
 
 # --- the client limit: exactly 16 held connections, the 17th refused ---------------------
 connected() { grep -c 'connected from' "$log" || true; }

@@ -256,7 +256,11 @@ static bool client_serve(struct plc *p, size_t i)
 	struct snapshot before;
 	snap(p, &before);
 	if (modbus_reply(p->ctx, req, n, p->map) < 0) {
-		client_drop(p, i, modbus_strerror(errno));
+		/* SO_SNDTIMEO expired: with nothing sent send() fails with
+		 * EAGAIN, with part sent libmodbus reports the short write as
+		 * EMBBADDATA.  Either way the client stopped reading. */
+		bool stalled = errno == EAGAIN || errno == EWOULDBLOCK || errno == EMBBADDATA;
+		client_drop(p, i, stalled ? "not reading its answers" : modbus_strerror(errno));
 		return false;
 	}
 	log_writes(p, &before, c->id);
