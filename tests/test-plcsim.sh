@@ -78,7 +78,7 @@ pid=$!
 has_port() { grep -q 'listening on 127\.0\.0\.1:[0-9]' "$log"; }
 until_true "the listening line" has_port
 port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" | head -1)
-[ -n "$port" ] && [ "$port" -gt 0 ] || fail "no port in the log"
+if [ -z "$port" ] || [ "$port" -eq 0 ]; then fail "no port in the log"; fi
 ok "listening on 127.0.0.1:$port"
 
 # --- initial state ---------------------------------------------------------------
@@ -209,5 +209,6 @@ done
 wait "$pid" || rc=$?
 pid=
 [ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM"
-grep -q 'stopping on SIGTERM' "$log" && tail -1 "$log" | grep -q 'stopped$' || fail "no clean stop"
+grep -q 'stopping on SIGTERM' "$log" || fail "SIGTERM not logged"
+tail -1 "$log" | grep -q 'stopped$' || fail "no clean stop"
 ok "SIGTERM: clean stop, exit 0"
