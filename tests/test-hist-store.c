@@ -201,6 +201,38 @@ static void test_hist_scan_stop_and_errors(void **state)
 	files_close(&f);
 }
 
+static void test_hist_check_fds(void **state)
+{
+	(void)state;
+	struct files f = files_open(), g = files_open();
+	assert_int_equal(hist_check_fds(f.wfd, f.rfd), 0);
+	/* Swapped, or the writer without O_APPEND or read-write. */
+	assert_int_equal(hist_check_fds(f.rfd, f.wfd), -EINVAL);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", f.mem);
+	int plain = open(path, O_WRONLY | O_CLOEXEC);
+	int rw = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+	assert_true(plain >= 0 && rw >= 0);
+	assert_int_equal(hist_check_fds(plain, f.rfd), -EINVAL);
+	assert_int_equal(hist_check_fds(rw, f.rfd), -EINVAL);
+	assert_int_equal(hist_check_fds(f.wfd, rw), -EINVAL);
+	/* Two different files. */
+	assert_int_equal(hist_check_fds(f.wfd, g.rfd), -EXDEV);
+	/* Not a regular file, not open at all. */
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(fcntl(p[1], F_SETFL, O_APPEND), 0);
+	assert_int_equal(hist_check_fds(p[1], p[0]), -ENOTSUP);
+	assert_int_equal(hist_check_fds(-1, f.rfd), -EBADF);
+	assert_int_equal(hist_check_fds(f.wfd, -1), -EBADF);
+	close(p[0]);
+	close(p[1]);
+	close(plain);
+	close(rw);
+	files_close(&f);
+	files_close(&g);
+}
+
 static void test_hist_torn_tail(void **state)
 {
 	(void)state;
@@ -369,6 +401,7 @@ int main(void)
 		cmocka_unit_test(test_hist_decode_rejects),
 		cmocka_unit_test(test_hist_append_scan),
 		cmocka_unit_test(test_hist_scan_stop_and_errors),
+		cmocka_unit_test(test_hist_check_fds),
 		cmocka_unit_test(test_hist_torn_tail),
 		cmocka_unit_test(test_hist_damage_and_versions),
 		cmocka_unit_test(test_hist_large_file),

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Record format and recovery rules: see hist-store.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hist-store.h"
@@ -106,6 +108,24 @@ int hist_decode(const uint8_t *buf, size_t len, struct hist_sample *ret_s, size_
 		.value = value,
 	};
 	return HIST_RECORD_SIZE;
+}
+
+int hist_check_fds(int wfd, int rfd)
+{
+	int wfl = fcntl(wfd, F_GETFL);
+	int rfl = fcntl(rfd, F_GETFL);
+	if (wfl < 0 || rfl < 0)
+		return -errno;
+	if ((wfl & O_ACCMODE) != O_WRONLY || !(wfl & O_APPEND) || (rfl & O_ACCMODE) != O_RDONLY)
+		return -EINVAL;
+	struct stat ws, rs;
+	if (fstat(wfd, &ws) < 0 || fstat(rfd, &rs) < 0)
+		return -errno;
+	if (!S_ISREG(ws.st_mode) || !S_ISREG(rs.st_mode))
+		return -ENOTSUP;
+	if (ws.st_dev != rs.st_dev || ws.st_ino != rs.st_ino)
+		return -EXDEV;
+	return 0;
 }
 
 static int write_all_once(int fd, const uint8_t *buf, size_t len)

@@ -77,6 +77,13 @@ int hist_encode(const struct hist_sample *s, uint8_t ret_rec[HIST_RECORD_SIZE]);
  * -EPROTONOSUPPORT. */
 int hist_decode(const uint8_t *buf, size_t len, struct hist_sample *ret_s, size_t *ret_len);
 
+/* Check the fds the historian was given before trusting them: @wfd open
+ * write-only with O_APPEND (so no record can overwrite another) and @rfd
+ * read-only, both on the same regular file.  0, -EBADF for a closed fd,
+ * -EINVAL for a wrong access mode or a missing O_APPEND, -ENOTSUP for
+ * something that is not a regular file, -EXDEV for two different files. */
+int hist_check_fds(int wfd, int rfd);
+
 /* Append one sample with a single write() (EINTR retried): 0, -EINVAL for a
  * non-finite value, -EIO for a short write (the torn record is left behind;
  * readers skip it), or the negative errno of write(). */
