@@ -180,9 +180,9 @@ static void log_writes(struct plc *p, const struct snapshot *before, unsigned cl
 		if (now == before->v[i])
 			continue;
 		double eng = tags_raw_to_eng(t, now);
-		say("client %u: %s %s %g -> %g %s%s", client,
+		say("client %u: %s %s %g -> %g%s%s%s", client,
 		    i == TAG_NAOH_SP ? "setpoint" : "write", t->name,
-		    tags_raw_to_eng(t, before->v[i]), eng, t->unit,
+		    tags_raw_to_eng(t, before->v[i]), eng, t->unit[0] ? " " : "", t->unit,
 		    tags_in_range(t, eng) ? ""
 					  : " (outside the engineering range: accepted, the "
 					    "physics clamps what the plant can do)");
