@@ -35,6 +35,9 @@
 #define POLICY_ERRORS_MAX     20       /* diagnostics before compilation stops */
 #define POLICY_RATE_MAX	      1000000u /* events per period and burst */
 #define POLICY_LAYER_NAME_MAX 32
+/* Longest string value matched against a glob; a longer one makes the
+ * decision deny (a glob costs value x pattern steps). */
+#define POLICY_GLOB_VALUE_MAX 4096
 
 /* Reserved range for `user dynamic` (sandbox/ allocates from it). */
 #define POLICY_DYNAMIC_UID_MIN 61184u
@@ -303,7 +306,8 @@ void policy_state_free(struct policy_state *st);
 
 /* Decide a call from layer.  First matching rule of the layer wins; no rule
  * means deny.  args must be in strictly ascending name order (the codec's
- * canonical order); anything else is denied.  now_ns is a monotonic clock
+ * canonical order); anything else is denied, and so is a call whose
+ * string over POLICY_GLOB_VALUE_MAX bytes meets a glob on the way.  now_ns is a monotonic clock
  * supplied by the caller.  No heap allocation.  Errors: -ENOENT (unknown
  * layer), -EINVAL (NULL arguments, or st from another policy). */
 int policy_decide(const struct policy *p, struct policy_state *st, const char *layer,
