@@ -70,8 +70,11 @@ struct policy_state;
 /* Compile a file; diagnostics go to diag (may be NULL) as text.  The file is
  * opened with O_NOFOLLOW, must be a regular file of at most POLICY_FILE_MAX
  * bytes owned by root or the caller, and must not be writable by group or
- * others.  Errors: -EINVAL (the policy has errors), -EPERM (ownership or
- * mode), -EFBIG, -errno from open/read, -ENOMEM.  Caller frees. */
+ * others.  Every problem is reported through diag.  Errors: -EINVAL (the
+ * policy has errors, or the path is not a regular file), -EPERM (owner or
+ * mode), -ELOOP (a symbolic link), -EFBIG (over POLICY_FILE_MAX), -E2BIG
+ * (compiles to more than its arena holds), -errno from open/read, -ENOMEM.
+ * *ret_policy is written only on success; the caller frees it. */
 int policy_compile_file(const char *path, FILE *diag, struct policy **ret_policy);
 int policy_compile_buffer(const char *name, const char *text, size_t len, FILE *diag,
 			  struct policy **ret_policy);
