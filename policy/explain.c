@@ -362,6 +362,16 @@ static void explain_layer_text(const struct policy *p, const struct policy_layer
 	for (size_t i = 0; i < sp->nlandlock; i++)
 		fprintf(f, "  may %s %s\n", sp->landlock[i].write ? "read and write" : "read",
 			sp->landlock[i].path);
+	if (sp->landlock_min_abi)
+		fprintf(f, "  refuses to start below Landlock ABI %d\n", sp->landlock_min_abi);
+	if (sp->namespaces) {
+		static const char *const ns[] = {"net", "ipc", "uts", "pid", "mount"};
+		fputs("  new namespaces:", f);
+		for (size_t i = 0; i < 5; i++)
+			if (sp->namespaces & (1u << i))
+				fprintf(f, " %s", ns[i]);
+		fputc('\n', f);
+	}
 	if (sp->nenv_allow) {
 		fputs("  keeps environment variables: ", f);
 		str_list(f, sp->env_allow, sp->nenv_allow, false);
@@ -446,7 +456,24 @@ static void explain_layer_json(const struct policy *p, const struct policy_layer
 		jstr(f, sp->landlock[i].path);
 		fprintf(f, ",\"write\":%s}", sp->landlock[i].write ? "true" : "false");
 	}
-	fputs("],\"resources\":[", f);
+	fprintf(f, "],\"landlock_min_abi\":%d,\"seccomp_log\":%s,\"namespaces\":%u",
+		sp->landlock_min_abi, sp->seccomp_log ? "true" : "false", sp->namespaces);
+	const struct layer_limits *lm = &sp->limits;
+	const uint64_t lv[] = {lm->memory, lm->files, lm->procs, lm->cpu, lm->fsize};
+	static const char *const ln[] = {"memory", "files", "procs", "cpu", "fsize"};
+	fputs(",\"limits\":{", f);
+	bool firstlim = true;
+	for (size_t i = 0; i < 5; i++)
+		if (lv[i] != LAYER_LIMIT_UNSET) {
+			fprintf(f, "%s\"%s\":%" PRIu64, firstlim ? "" : ",", ln[i], lv[i]);
+			firstlim = false;
+		}
+	fprintf(f,
+		"},\"restart\":{\"mode\":\"%s\",\"backoff_min_ns\":%" PRIu64
+		",\"backoff_max_ns\":%" PRIu64 ",\"max\":%u,\"window_ns\":%" PRIu64 "}",
+		restart_mode(L->restart.mode), L->restart.backoff_min_ns, L->restart.backoff_max_ns,
+		L->restart.max, L->restart.window_ns);
+	fputs(",\"resources\":[", f);
 	for (size_t i = 0; i < L->nresources; i++) {
 		const struct policy_resource *r = &L->resources[i];
 		fprintf(f, "%s{\"kind\":\"%s\",\"name\":", i ? "," : "", res_kind(r));

@@ -15,8 +15,8 @@
 
 enum layer_user_kind {
 	LAYER_USER_DYNAMIC = 1, /* a fresh uid/gid from the reserved range (sandbox/) */
-	LAYER_USER_ID = 2,	/* numeric uid/gid from the policy */
-	LAYER_USER_NAME = 3,	/* names, resolved by the broker before fork */
+	LAYER_USER_ID = 2,      /* numeric uid/gid from the policy */
+	LAYER_USER_NAME = 3,    /* names, resolved by the broker before fork */
 };
 
 /* Bits for named seccomp profiles; sandbox/ defines each list of syscalls. */
@@ -41,10 +41,10 @@ enum layer_ns {
 
 struct layer_limits {
 	uint64_t memory; /* bytes, RLIMIT_AS and RLIMIT_DATA */
-	uint64_t files;	 /* RLIMIT_NOFILE */
-	uint64_t procs;	 /* RLIMIT_NPROC: 0 = no fork */
-	uint64_t cpu;	 /* seconds, RLIMIT_CPU */
-	uint64_t fsize;	 /* bytes, RLIMIT_FSIZE */
+	uint64_t files;  /* RLIMIT_NOFILE */
+	uint64_t procs;  /* RLIMIT_NPROC: 0 = no fork */
+	uint64_t cpu;    /* seconds, RLIMIT_CPU */
+	uint64_t fsize;  /* bytes, RLIMIT_FSIZE */
 };
 
 struct layer_path {
@@ -54,19 +54,19 @@ struct layer_path {
 
 struct layer_spec {
 	const char *name;
-	const char *exec;	 /* absolute path */
+	const char *exec;  /* absolute path */
 	const char *const *argv; /* argv[0..nargv-1], NULL-terminated */
 	size_t nargv;
 	const char *const *env_allow; /* environment variable names passed through */
 	size_t nenv_allow;
 
 	enum layer_user_kind user_kind;
-	uid_t uid; /* LAYER_USER_ID */
+	uid_t uid;              /* LAYER_USER_ID */
 	gid_t gid;
-	const char *user_name;	/* LAYER_USER_NAME */
+	const char *user_name;  /* LAYER_USER_NAME */
 	const char *group_name; /* NULL: the user's primary group */
 
-	uint32_t profiles;		   /* enum layer_profile bits */
+	uint32_t profiles;                  /* enum layer_profile bits */
 	const char *const *syscalls_allow; /* extra syscall names */
 	size_t nsyscalls_allow;
 	const char *const *syscalls_deny;

@@ -200,6 +200,7 @@ struct call {
 	const struct cdt_arg *args;
 	size_t nargs;
 	uint64_t checked, clean; /* bit i: args[i] (nargs <= CDT_ARGS_MAX = 64) */
+	bool too_long;		 /* a glob met a value over POLICY_GLOB_VALUE_MAX: deny */
 };
 
 static bool call_string(struct call *c, size_t i)
@@ -218,6 +219,18 @@ static bool call_string(struct call *c, size_t i)
 	return c->clean & bit;
 }
 
+/* A glob costs up to value x pattern steps; a peer controls the value
+ * (up to a whole message), so past POLICY_GLOB_VALUE_MAX the decision
+ * fails closed instead of matching: "no match" could skip a deny rule. */
+static bool glob_eval(const struct policy_glob *g, struct call *call, const struct cdt_arg *a)
+{
+	if (!g->literal && a->v.str.len > POLICY_GLOB_VALUE_MAX) {
+		call->too_long = true;
+		return false;
+	}
+	return policy_glob_match(g, a->v.str.ptr, a->v.str.len);
+}
+
 static bool cons_one(const struct policy_cons *c, struct call *call, size_t idx)
 {
 	const struct cdt_arg *a = &call->args[idx];
@@ -228,9 +241,9 @@ static bool cons_one(const struct policy_cons *c, struct call *call, size_t idx)
 		if (!call_string(call, idx))
 			return false;
 		if (c->kind == POLICY_CONS_GLOB)
-			return policy_glob_match(&c->u.glob, a->v.str.ptr, a->v.str.len);
+			return glob_eval(&c->u.glob, call, a);
 		for (size_t i = 0; i < c->u.strs.n; i++)
-			if (policy_glob_match(&c->u.strs.v[i], a->v.str.ptr, a->v.str.len))
+			if (glob_eval(&c->u.strs.v[i], call, a))
 				return true;
 		return false;
 	case POLICY_CONS_RANGE:
@@ -394,7 +407,7 @@ static const struct policy_lit_group *group_find(const struct policy_lit_group *
 static const struct policy_rule *first_match(const struct policy_method_entry *e, struct call *call)
 {
 	if (!e->key_arg) {
-		for (size_t i = 0; i < e->nrules; i++)
+		for (size_t i = 0; i < e->nrules && !call->too_long; i++)
 			if (cons_fail(e->rules[i]->cons, e->rules[i]->ncons, call) ==
 			    e->rules[i]->ncons)
 				return e->rules[i];
@@ -436,6 +449,8 @@ static const struct policy_rule *first_match(const struct policy_method_entry *e
 		const struct policy_rule *r = e->rules[list[min][at[min]++]];
 		if (cons_fail(r->cons, r->ncons, call) == r->ncons)
 			return r;
+		if (call->too_long)
+			return NULL;
 	}
 }
 
@@ -465,6 +480,10 @@ int policy_decide(const struct policy *p, struct policy_state *st, const char *l
 		d.reason = "arguments not in canonical order (denied)";
 	struct call call = {.args = args, .nargs = nargs};
 	const struct policy_rule *r = e ? first_match(e, &call) : NULL;
+	if (call.too_long) {
+		r = NULL;
+		d.reason = "a string argument is too long to match a pattern (denied)";
+	}
 	if (r) {
 		d.rule = r;
 		d.rule_id = r->id;

@@ -35,6 +35,9 @@
 #define POLICY_ERRORS_MAX     20       /* diagnostics before compilation stops */
 #define POLICY_RATE_MAX	      1000000u /* events per period and burst */
 #define POLICY_LAYER_NAME_MAX 32
+/* Longest string value matched against a glob; a longer one makes the
+ * decision deny (a glob costs value x pattern steps). */
+#define POLICY_GLOB_VALUE_MAX 4096
 
 /* Reserved range for `user dynamic` (sandbox/ allocates from it). */
 #define POLICY_DYNAMIC_UID_MIN 61184u
@@ -67,8 +70,11 @@ struct policy_state;
 /* Compile a file; diagnostics go to diag (may be NULL) as text.  The file is
  * opened with O_NOFOLLOW, must be a regular file of at most POLICY_FILE_MAX
  * bytes owned by root or the caller, and must not be writable by group or
- * others.  Errors: -EINVAL (the policy has errors), -EPERM (ownership or
- * mode), -EFBIG, -errno from open/read, -ENOMEM.  Caller frees. */
+ * others.  Every problem is reported through diag.  Errors: -EINVAL (the
+ * policy has errors, or the path is not a regular file), -EPERM (owner or
+ * mode), -ELOOP (a symbolic link), -EFBIG (over POLICY_FILE_MAX), -E2BIG
+ * (compiles to more than its arena holds), -errno from open/read, -ENOMEM.
+ * *ret_policy is written only on success; the caller frees it. */
 int policy_compile_file(const char *path, FILE *diag, struct policy **ret_policy);
 int policy_compile_buffer(const char *name, const char *text, size_t len, FILE *diag,
 			  struct policy **ret_policy);
@@ -303,7 +309,8 @@ void policy_state_free(struct policy_state *st);
 
 /* Decide a call from layer.  First matching rule of the layer wins; no rule
  * means deny.  args must be in strictly ascending name order (the codec's
- * canonical order); anything else is denied.  now_ns is a monotonic clock
+ * canonical order); anything else is denied, and so is a call whose
+ * string over POLICY_GLOB_VALUE_MAX bytes meets a glob on the way.  now_ns is a monotonic clock
  * supplied by the caller.  No heap allocation.  Errors: -ENOENT (unknown
  * layer), -EINVAL (NULL arguments, or st from another policy). */
 int policy_decide(const struct policy *p, struct policy_state *st, const char *layer,

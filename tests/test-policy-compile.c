@@ -191,6 +191,30 @@ static void test_layer_count(void **state)
 	}
 }
 
+static void test_expect_and_list_count(void **state)
+{
+	(void)state;
+	for (size_t extra = 0; extra < 2; extra++) {
+		struct sbuf b = {0};
+		sb_str(&b, head);
+		for (size_t i = 0; i < POLICY_EXPECT_MAX + extra; i++)
+			sb_str(&b, "expect deny io x.y\n");
+		assert_int_equal(compile_s(b.p), extra ? -EINVAL : 0);
+		free(b.p);
+
+		b = (struct sbuf){0};
+		sb_str(&b, "version 1\nlayer io {\n    exec \"/bin/io\"\n    provide");
+		char m[32];
+		for (size_t i = 0; i < POLICY_LIST_MAX + extra; i++) {
+			snprintf(m, sizeof(m), " m.x%zu", i);
+			sb_str(&b, m);
+		}
+		sb_str(&b, "\n}\n");
+		assert_int_equal(compile_s(b.p), extra ? -EINVAL : 0);
+		free(b.p);
+	}
+}
+
 static void test_error_cap(void **state)
 {
 	(void)state;
@@ -366,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_rule_count),
 		cmocka_unit_test(test_set_and_constraint_count),
 		cmocka_unit_test(test_layer_count),
+		cmocka_unit_test(test_expect_and_list_count),
 		cmocka_unit_test(test_error_cap),
 		cmocka_unit_test(test_diagnostic_format),
 		cmocka_unit_test(test_all_errors_reported),

@@ -484,6 +484,30 @@ static void test_accessors(void **state)
 	policy_free(p);
 }
 
+/* A glob on a value over POLICY_GLOB_VALUE_MAX fails closed: the call is
+ * denied even though skipping the deny glob would reach an allow. */
+static void test_long_value_fails_closed(void **state)
+{
+	(void)state;
+	struct policy *p = with_ui("    deny tag.write tag \"plant.safety.*\"\n"
+				   "    allow tag.write tag len 1..100000 rate 1000/s\n"
+				   "    allow tag.read tag \"plant.x\"\n");
+	static char v[POLICY_GLOB_VALUE_MAX + 2];
+	memset(v, 'x', sizeof(v));
+	memcpy(v, "plant.", 6);
+	struct cdt_arg a = str_arg("tag", v, POLICY_GLOB_VALUE_MAX);
+	assert_int_equal(decide(p, "tag.write", &a, 1), POLICY_ALLOW); /* exactly max */
+	a.v.str.len = POLICY_GLOB_VALUE_MAX + 1;
+	assert_int_equal(decide(p, "tag.write", &a, 1), POLICY_DENY); /* max + 1 */
+	memcpy(v, "plant.safety.", 13);
+	a.v.str.len = POLICY_GLOB_VALUE_MAX;
+	assert_int_equal(decide(p, "tag.write", &a, 1), POLICY_DENY); /* the deny rule */
+	/* exact strings have no such cost and no such limit */
+	a.v.str.len = POLICY_GLOB_VALUE_MAX + 1;
+	assert_int_equal(decide(p, "tag.read", &a, 1), POLICY_DENY);
+	policy_free(p);
+}
+
 /* The hot path must not allocate: the heap's in-use byte count is the
  * same before and after many decisions. */
 static void test_no_allocation(void **state)
@@ -620,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_layer_log_mode),
 		cmocka_unit_test(test_accessors),
 		cmocka_unit_test(test_no_allocation),
+		cmocka_unit_test(test_long_value_fails_closed),
 		cmocka_unit_test(test_literal_index_differential),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
