@@ -92,7 +92,7 @@ struct peers_tput {
 	double daemon_cpu_ns;  /* dbus-daemon's share, 0 without a daemon */
 };
 
-/* harness.c */
+/* harness.c, tput.c */
 int peers_pin(pid_t pid, bool pinned);
 uint64_t peers_now_ns(void);
 int peers_measure_latency(const struct peers_ops *ops, const struct peers_config *cfg, size_t size,
@@ -100,6 +100,23 @@ int peers_measure_latency(const struct peers_ops *ops, const struct peers_config
 int peers_measure_tput(const struct peers_ops *ops, const struct peers_config *cfg, size_t size,
 		       unsigned nclients, bool pinned, struct peers_tput *ret);
 double peers_median(double *v, unsigned n);
+
+/* Cell plumbing shared by the latency (harness.c) and throughput (tput.c)
+ * measurements. */
+int peers_env_init(const struct peers_ops *ops, const struct peers_config *cfg, size_t size,
+		   unsigned nclients, bool pipelined, struct peers_env *env);
+void peers_env_close(struct peers_env *env);
+/* Forks the server, pinned like the client; returns once it is ready. */
+int peers_server_start(const struct peers_ops *ops, struct peers_env *env, bool pinned,
+		       pid_t *ret_pid);
+/* Kills the server; -ECHILD if it had died on its own. */
+int peers_server_stop(pid_t pid);
+/* In a freshly forked child: die with the harness, pin. */
+void peers_child_setup(pid_t parent, bool pinned);
+int peers_wait_ready(int fd, unsigned count);
+void peers_payload_fill(unsigned char *buf, size_t size);
+void peers_seq_put(unsigned char *buf, uint64_t seq);
+uint64_t peers_seq_get(const unsigned char *buf);
 
 /* aead.c */
 struct peers_aead {
