@@ -77,8 +77,8 @@ static void cell_print(const struct cell *c, const struct cell *floor, const str
 
 static void print_latency(int pin, const struct peers_config *cfg)
 {
-	printf("\n### Round trip, %s (median of %u runs of %.0f ms; us, and ratio to the "
-	       "floor)\n\n",
+	printf("\n### Round trip, %s (median of %u runs of %.0f ms, taken in rounds; us, and "
+	       "ratio to the floor)\n\n",
 	       pin_names[pin], cfg->runs, (double)cfg->run_ns / 1e6);
 	printf("| workload |");
 	for (unsigned s = 0; s < NS; s++)
@@ -171,7 +171,7 @@ static void print_bulk(const struct peers_aead *aead, int aead_err)
 static void print_tput(const struct peers_config *cfg)
 {
 	printf("\n### Throughput: 64 B echo, %u calls in flight per client, one server "
-	       "(median of %u runs of %.0f ms)\n\n",
+	       "(median of %u runs of %.0f ms, taken in rounds)\n\n",
 	       cfg->depth, cfg->runs, (double)cfg->tput_ns / 1e6);
 	printf("Server CPU per call counts the serving process and, for D-Bus, the "
 	       "dbus-daemon (also shown alone), from utime+stime in /proc, summed over all "
@@ -217,68 +217,126 @@ static bool usable(const struct peers_ops *ops, const struct peers_config *cfg, 
 	return true;
 }
 
+/* Rounds: every cell gets one run (with a fresh server) per round, and the
+ * rounds repeat.  On a shared machine a burst of someone else's work then
+ * spoils one sample of several cells, which the median drops, instead of
+ * every sample of one cell. */
+static double lat_samples[NW][NS][NPIN][PEERS_RUNS_MAX];
+
 static void run_latency(const struct peers_config *cfg, const char *only)
 {
-	for (int pin = 0; pin < NPIN; pin++) {
-		for (unsigned w = 0; w < NW; w++) {
-			const struct peers_ops *ops = workloads[w];
+	struct peers_config one = *cfg;
 
-			for (unsigned s = 0; s < NS; s++) {
-				struct cell *c = &lat[w][s][pin];
-				struct peers_latency res;
+	one.runs = 1;
+	for (unsigned round = 0; round < cfg->runs; round++) {
+		fprintf(stderr, "round trips, round %u of %u\n", round + 1, cfg->runs);
+		for (int pin = 0; pin < NPIN; pin++) {
+			for (unsigned w = 0; w < NW; w++) {
+				const struct peers_ops *ops = workloads[w];
 
-				if (!built(ops))
-					continue;
-				if (!wanted(ops, only)) {
-					c->skipped = true;
-					continue;
+				for (unsigned s = 0; s < NS; s++) {
+					struct cell *c = &lat[w][s][pin];
+					struct peers_latency res;
+
+					if (!built(ops) || c->err)
+						continue;
+					if (!wanted(ops, only)) {
+						c->skipped = true;
+						continue;
+					}
+					if (!usable(ops, cfg, &c->err)) {
+						status = 1;
+						continue;
+					}
+					c->err = peers_measure_latency(ops, &one, sizes[s],
+								       pin == PINNED, &res);
+					if (c->err) {
+						fprintf(stderr, "  %s, %s, %s: FAILED: %s\n",
+							ops->name, size_names[s], pin_names[pin],
+							strerror(-c->err));
+						status = 1;
+						continue;
+					}
+					lat_samples[w][s][pin][round] = res.median_ns;
 				}
-				if (!usable(ops, cfg, &c->err)) {
-					status = 1;
-					continue;
-				}
-				fprintf(stderr, "latency %-40s %-6s %s\n", ops->name, size_names[s],
-					pin_names[pin]);
-				c->err = peers_measure_latency(ops, cfg, sizes[s], pin == PINNED,
-							       &res);
-				if (c->err) {
-					fprintf(stderr, "  FAILED: %s\n", strerror(-c->err));
-					status = 1;
-					continue;
-				}
-				c->value = res.median_ns;
 			}
 		}
 	}
+	for (unsigned w = 0; w < NW; w++)
+		for (unsigned s = 0; s < NS; s++)
+			for (int pin = 0; pin < NPIN; pin++)
+				if (!lat[w][s][pin].err && !lat[w][s][pin].skipped)
+					lat[w][s][pin].value =
+						peers_median(lat_samples[w][s][pin], cfg->runs);
 }
+
+struct tput_samples {
+	double cps[PEERS_RUNS_MAX], p50[PEERS_RUNS_MAX], p99[PEERS_RUNS_MAX];
+	uint64_t calls, cpu_ns, daemon_ns;
+};
+static struct tput_samples tput_samples[NW][NC][NPIN];
 
 static void run_tput(const struct peers_config *cfg, const char *only)
 {
+	struct peers_config one = *cfg;
+
+	one.runs = 1;
+	for (unsigned round = 0; round < cfg->runs; round++) {
+		fprintf(stderr, "throughput, round %u of %u\n", round + 1, cfg->runs);
+		for (unsigned w = 0; w < NW; w++) {
+			const struct peers_ops *ops = workloads[w];
+
+			for (int pin = 0; pin < NPIN; pin++) {
+				for (unsigned c = 0; c < NC; c++) {
+					struct tput_cell *t = &tput[w][c][pin];
+					struct tput_samples *ts = &tput_samples[w][c][pin];
+					struct peers_tput res;
+
+					if (!built(ops) || t->err)
+						continue;
+					if (!wanted(ops, only)) {
+						t->skipped = true;
+						continue;
+					}
+					if (!usable(ops, cfg, &t->err)) {
+						status = 1;
+						continue;
+					}
+					t->err = peers_measure_tput(ops, &one, 64, client_counts[c],
+								    pin == PINNED, &res);
+					if (t->err) {
+						fprintf(stderr,
+							"  %s, %u clients, %s: FAILED: %s\n",
+							ops->name, client_counts[c], pin_names[pin],
+							strerror(-t->err));
+						status = 1;
+						continue;
+					}
+					ts->cps[round] = res.calls_per_s;
+					ts->p50[round] = res.p50_ns;
+					ts->p99[round] = res.p99_ns;
+					/* CPU time comes in 10 ms ticks: sum it over the
+					 * rounds rather than take a median of a few ticks. */
+					ts->calls += res.calls;
+					ts->cpu_ns += res.cpu_total_ns;
+					ts->daemon_ns += res.daemon_total_ns;
+				}
+			}
+		}
+	}
 	for (unsigned w = 0; w < NW; w++) {
-		const struct peers_ops *ops = workloads[w];
-
-		for (int pin = 0; pin < NPIN; pin++) {
-			for (unsigned c = 0; c < NC; c++) {
+		for (unsigned c = 0; c < NC; c++) {
+			for (int pin = 0; pin < NPIN; pin++) {
 				struct tput_cell *t = &tput[w][c][pin];
+				struct tput_samples *ts = &tput_samples[w][c][pin];
 
-				if (!built(ops))
+				if (t->err || t->skipped || ts->calls == 0)
 					continue;
-				if (!wanted(ops, only)) {
-					t->skipped = true;
-					continue;
-				}
-				if (!usable(ops, cfg, &t->err)) {
-					status = 1;
-					continue;
-				}
-				fprintf(stderr, "throughput %-40s %2u clients %s\n", ops->name,
-					client_counts[c], pin_names[pin]);
-				t->err = peers_measure_tput(ops, cfg, 64, client_counts[c],
-							    pin == PINNED, &t->t);
-				if (t->err) {
-					fprintf(stderr, "  FAILED: %s\n", strerror(-t->err));
-					status = 1;
-				}
+				t->t.calls_per_s = peers_median(ts->cps, cfg->runs);
+				t->t.p50_ns = peers_median(ts->p50, cfg->runs);
+				t->t.p99_ns = peers_median(ts->p99, cfg->runs);
+				t->t.server_cpu_ns = (double)ts->cpu_ns / (double)ts->calls;
+				t->t.daemon_cpu_ns = (double)ts->daemon_ns / (double)ts->calls;
 			}
 		}
 	}

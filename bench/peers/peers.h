@@ -90,6 +90,8 @@ struct peers_tput {
 	double p50_ns, p99_ns; /* call latency with `depth` calls in flight */
 	double server_cpu_ns;  /* server (and daemon) CPU time per call */
 	double daemon_cpu_ns;  /* dbus-daemon's share, 0 without a daemon */
+	uint64_t calls;	       /* totals over the runs, for summing across calls */
+	uint64_t cpu_total_ns, daemon_total_ns;
 };
 
 /* harness.c, tput.c */

@@ -304,6 +304,9 @@ out:
 	ret->calls_per_s = peers_median(cps, cfg->runs);
 	ret->p50_ns = peers_median(p50, cfg->runs);
 	ret->p99_ns = peers_median(p99, cfg->runs);
+	ret->calls = calls;
+	ret->cpu_total_ns = cpu;
+	ret->daemon_total_ns = dmn;
 	ret->server_cpu_ns = (double)cpu / (double)calls;
 	ret->daemon_cpu_ns = (double)dmn / (double)calls;
 	return 0;
