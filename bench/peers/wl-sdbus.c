@@ -62,9 +62,14 @@ static int sdbus_echo(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 	return r < 0 ? r : 1;
 }
 
+/* UNPRIVILEGED: without it sd-bus checks every caller for CAP_SYS_ADMIN and,
+ * on a bus not marked trusted, asks the dbus-daemon for the caller's
+ * credentials first: one more synchronous round trip through the daemon per
+ * call.  Here access control is the daemon policy's job, as in the setup the
+ * comparison is about. */
 static const sd_bus_vtable sdbus_vtable[] = {
 	SD_BUS_VTABLE_START(0),
-	SD_BUS_METHOD("Echo", "ay", "ay", sdbus_echo, 0),
+	SD_BUS_METHOD("Echo", "ay", "ay", sdbus_echo, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_VTABLE_END,
 };
 
