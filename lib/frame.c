@@ -13,7 +13,7 @@ int frame_header_parse(const uint8_t *dgram, size_t len, struct frame_header *re
 	h.type = dgram[1];
 	h.flags = dgram[2];
 	h.nfds = dgram[3];
-	h.clen = frame_get_u32(dgram + 4);
+	h.clen = le32_get(dgram + 4);
 	if (h.type != FRAME_DATA && h.type != FRAME_FIN)
 		return -CDT_E_KIND;
 	if (h.flags & ~FRAME_F_MORE)
@@ -39,7 +39,7 @@ size_t frame_seal(const struct aead_key *key, uint64_t counter, uint8_t type, ui
 	out[1] = type;
 	out[2] = flags;
 	out[3] = nfds;
-	frame_put_u32(out + 4, (uint32_t)(plen + AEAD_TAG_SIZE));
+	le32_put(out + 4, (uint32_t)(plen + AEAD_TAG_SIZE));
 	aead_seal(key, counter, out, FRAME_HEADER_SIZE, plain, plen, out + FRAME_HEADER_SIZE);
 	return plen + FRAME_OVERHEAD;
 }
@@ -55,7 +55,7 @@ int frame_open(const struct aead_key *key, uint64_t counter, const uint8_t *dgra
 
 void frame_id_write(const struct stat *st, uint8_t out[FRAME_ID_SIZE])
 {
-	frame_put_u64(out, (uint64_t)st->st_dev);
-	frame_put_u64(out + 8, (uint64_t)st->st_ino);
-	frame_put_u32(out + 16, (uint32_t)(st->st_mode & S_IFMT));
+	le64_put(out, (uint64_t)st->st_dev);
+	le64_put(out + 8, (uint64_t)st->st_ino);
+	le32_put(out + 16, (uint32_t)(st->st_mode & S_IFMT));
 }

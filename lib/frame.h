@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "aead.h"
+#include "buf.h"
 #include "conduit/conduit.h"
 
 #define FRAME_VERSION	  1
@@ -58,24 +59,5 @@ __attribute__((warn_unused_result)) int frame_open(const struct aead_key *key, u
 
 /* The identity a frame carries for a passed fd. */
 void frame_id_write(const struct stat *st, uint8_t out[FRAME_ID_SIZE]);
-
-static inline void frame_put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static inline uint32_t frame_get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline void frame_put_u64(uint8_t *p, uint64_t v)
-{
-	frame_put_u32(p, (uint32_t)v);
-	frame_put_u32(p + 4, (uint32_t)(v >> 32));
-}
 
 #endif

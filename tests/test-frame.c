@@ -136,7 +136,7 @@ static void hdr(uint8_t *p, uint8_t ver, uint8_t type, uint8_t flags, uint8_t nf
 	p[1] = type;
 	p[2] = flags;
 	p[3] = nfds;
-	frame_put_u32(p + 4, clen);
+	le32_put(p + 4, clen);
 }
 
 static int parse(uint8_t ver, uint8_t type, uint8_t flags, uint8_t nfds, uint32_t clen, size_t len)

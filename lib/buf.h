@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bounded buffers shared by the codec and the channel.
+ *
+ *  - struct buf: a growable byte buffer with a hard maximum fixed at init.
+ *    Growth never passes the maximum (-E2BIG) and every size computation is
+ *    checked, so a peer-supplied length can never wrap or exhaust memory.
+ *  - struct reader: a cursor over borrowed bytes.  Every get_* either
+ *    consumes exactly what it returns or fails with -CDT_E_TRUNCATED and
+ *    leaves the cursor where it was, so parsers can check the result and
+ *    stop without tracking partial reads.
+ *  - le*_put / le*_get: little-endian helpers for fixed storage.
+ *
+ * All integers on Conduit's wire are little-endian.
+ */
+#ifndef CONDUIT_BUF_H
+#define CONDUIT_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+	uint8_t *data; /* malloc'd, NULL while empty-and-unallocated */
+	size_t len;    /* bytes in use */
+	size_t cap;    /* bytes allocated */
+	size_t max;    /* hard limit on len, fixed at init */
+};
+
+/* Empty buffer that will never hold more than max bytes.  Allocates nothing. */
+void buf_init(struct buf *b, size_t max);
+/* Releases the storage and leaves an empty buffer with the same maximum.
+ * Accepts NULL. */
+void buf_free(struct buf *b);
+/* Same as buf_free but wipes the bytes first (for plaintext). Accepts NULL. */
+void buf_free_wipe(struct buf *b);
+/* Forget the contents, keep the storage. */
+void buf_clear(struct buf *b);
+/* Make room for n more bytes.  -E2BIG when len + n would pass the maximum
+ * (or overflow), -ENOMEM; the buffer is unchanged on failure. */
+int buf_reserve(struct buf *b, size_t n);
+/* Append n bytes (copies).  Same errors as buf_reserve; nothing is appended
+ * on failure.  p may be NULL when n is 0. */
+int buf_append(struct buf *b, const void *p, size_t n);
+/* Append n bytes and hand back a pointer to them for the caller to fill
+ * (valid until the buffer next grows). */
+int buf_append_space(struct buf *b, size_t n, uint8_t **ret_ptr);
+int buf_put_u8(struct buf *b, uint8_t v);
+int buf_put_u16(struct buf *b, uint16_t v);
+int buf_put_u32(struct buf *b, uint32_t v);
+int buf_put_u64(struct buf *b, uint64_t v);
+/* Drop the first n bytes (n <= len), e.g. after a partial send. */
+void buf_consume(struct buf *b, size_t n);
+
+struct reader {
+	const uint8_t *p; /* borrowed */
+	size_t len;
+	size_t pos; /* always <= len */
+};
+
+void reader_init(struct reader *r, const void *p, size_t len);
+/* Bytes not yet consumed. */
+size_t reader_left(const struct reader *r);
+/* 0, or -CDT_E_TRUNCATED with the cursor unchanged. */
+int reader_get_u8(struct reader *r, uint8_t *ret);
+int reader_get_u16(struct reader *r, uint16_t *ret);
+int reader_get_u32(struct reader *r, uint32_t *ret);
+int reader_get_u64(struct reader *r, uint64_t *ret);
+/* Consume n bytes and point *ret at them inside the reader's input (no
+ * copy).  -CDT_E_TRUNCATED when fewer than n remain. */
+int reader_get_bytes(struct reader *r, size_t n, const uint8_t **ret);
+int reader_skip(struct reader *r, size_t n);
+
+static inline void le16_put(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void le32_put(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void le64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint16_t le16_get(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (uint16_t)p[1] << 8);
+}
+
+static inline uint32_t le32_get(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline uint64_t le64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+#endif
