@@ -305,7 +305,7 @@ static void test_datagram_max(void **state)
 	(void)state;
 	struct victim v;
 	uint8_t *p = calloc(1, FRAME_MAX + 1);
-	uint8_t *f = malloc(FRAME_MAX + 1);
+	uint8_t *f = calloc(1, FRAME_MAX + 1);
 	victim_new(&v, CDT_SUITE_XCHACHA20POLY1305);
 	cdt_msg *m = msg_bytes(1, 2 * CDT_FRAME_PLAIN_MAX - 200);
 	size_t len, frames;

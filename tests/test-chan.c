@@ -416,8 +416,14 @@ static void test_nonblocking(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		int r = cdt_chan_recv_wait(l, &got, 20000);
-		if (r == 0)
+		if (r == 0) {
+			msg_check_bytes(got, 4, 3000000);
 			cdt_msg_free(got);
+		}
+		cdt_msg_free(m);
+		cdt_chan_free(b);
+		cdt_chan_free(l);
+		cdt_keys_free(k);
 		_exit(r == 0 ? 0 : 1);
 	}
 	assert_int_equal(cdt_chan_send_wait(b, m, 20000), 0);
