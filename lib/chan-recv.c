@@ -263,6 +263,11 @@ int cdt_chan_recv(cdt_chan *chan, cdt_msg **ret_msg)
 		return chan->err;
 	if (chan->rx_fin)
 		return -CDT_E_CLOSED;
+	if (!chan->rxbuf) {
+		chan->rxbuf = malloc(FRAME_MAX);
+		if (!chan->rxbuf)
+			return -ENOMEM;
+	}
 	do
 		r = chan_step(chan, ret_msg, &more);
 	while (r == -EAGAIN && more);

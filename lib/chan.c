@@ -87,12 +87,6 @@ int cdt_chan_new(int sock, const cdt_keys *keys, enum cdt_role role, cdt_chan **
 	chan->fd = sock;
 	sock = -1;
 	chan->qcap = chan_wire_size(CDT_MSG_MAX, CDT_FDS_MAX);
-	chan->txbuf = malloc(FRAME_MAX);
-	chan->rxbuf = malloc(FRAME_MAX);
-	if (!chan->txbuf || !chan->rxbuf) {
-		r = -ENOMEM;
-		goto out;
-	}
 	r = aead_key_new(
 		keys, role == CDT_ROLE_BROKER ? AEAD_ID_BROKER_TO_LAYER : AEAD_ID_LAYER_TO_BROKER,
 		&chan->tx);
@@ -370,6 +364,12 @@ int cdt_chan_send(cdt_chan *chan, const cdt_msg *msg)
 	nfds = cdt_msg_nfds(msg);
 	if (nfds > CDT_FDS_MAX)
 		return -E2BIG;
+	/* Allocated on first use: a channel that only listens never needs it. */
+	if (!chan->txbuf) {
+		chan->txbuf = malloc(FRAME_MAX);
+		if (!chan->txbuf)
+			return -ENOMEM;
+	}
 	if (nfds > 0)
 		fds = cdt_msg_fds(msg);
 	prefix = FRAME_LEN_SIZE + nfds * FRAME_ID_SIZE;

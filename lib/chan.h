@@ -34,14 +34,14 @@ struct cdt_chan {
 	uint64_t rx_ctr;
 
 	/* send side */
-	uint8_t *txbuf; /* FRAME_MAX: a one-frame message is encoded and sealed in place */
+	uint8_t *txbuf; /* FRAME_MAX (lazily): a one-frame message is sealed in place */
 	struct chan_qmsg *qhead;
 	struct chan_qmsg *qtail;
 	size_t queued; /* bytes in the queue not yet sent */
 	size_t qcap;
 
 	/* receive side */
-	uint8_t *rxbuf; /* FRAME_MAX: one datagram, opened in place */
+	uint8_t *rxbuf; /* FRAME_MAX (lazily): one datagram, opened in place */
 	uint8_t *reasm; /* msg_len bytes while a multi-frame message arrives */
 	size_t reasm_len;
 	size_t reasm_off;
