@@ -50,7 +50,7 @@ static void chan_rx_reset(cdt_chan *chan)
 /* Read one datagram into rxbuf and collect its fds.  Control-message
  * problems are reported after the fds are collected, so the caller can
  * close them all. */
-static int chan_read(cdt_chan *chan, struct chan_dgram *d)
+static int chan_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 {
 	union {
 		struct cmsghdr align;
@@ -68,7 +68,7 @@ static int chan_read(cdt_chan *chan, struct chan_dgram *d)
 
 	d->nfds = 0;
 	do
-		n = recvmsg(chan->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		n = recvmsg(chan->fd, &mh, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -203,14 +203,14 @@ static int chan_next(cdt_chan *chan, const struct frame_header *h, const struct 
 /* Take one datagram: 0 with *ret_msg when a message completed, -EAGAIN
  * when the frame was consumed but the message is not complete (or nothing
  * was there: *more is false then), any other error is fatal. */
-static int chan_step(cdt_chan *chan, cdt_msg **ret_msg, bool *more)
+static int chan_step(cdt_chan *chan, cdt_msg **ret_msg, bool *more, bool block)
 {
 	struct chan_dgram d = {.len = 0};
 	struct frame_header h;
 	int r;
 
 	*more = false;
-	r = chan_read(chan, &d);
+	r = chan_read(chan, &d, block);
 	if (r == -EAGAIN)
 		return r;
 	if (r < 0)
@@ -254,6 +254,11 @@ out:
 
 int cdt_chan_recv(cdt_chan *chan, cdt_msg **ret_msg)
 {
+	return chan_recv(chan, ret_msg, false);
+}
+
+int chan_recv(cdt_chan *chan, cdt_msg **ret_msg, bool block)
+{
 	bool more;
 	int r;
 
@@ -269,7 +274,7 @@ int cdt_chan_recv(cdt_chan *chan, cdt_msg **ret_msg)
 			return -ENOMEM;
 	}
 	do
-		r = chan_step(chan, ret_msg, &more);
+		r = chan_step(chan, ret_msg, &more, block);
 	while (r == -EAGAIN && more);
 	if (r == -EAGAIN)
 		return r;

@@ -76,6 +76,14 @@ int cdt_chan_recv_wait(cdt_chan *chan, cdt_msg **ret_msg, int timeout_ms)
 
 	if (!chan || !ret_msg)
 		return -EINVAL;
+	/* Nothing to send and no deadline: one blocking recvmsg() per frame
+	 * instead of recvmsg(), poll(), recvmsg().  On an O_NONBLOCK socket
+	 * this returns -EAGAIN and the poll loop below takes over. */
+	if (timeout_ms < 0 && !chan->qhead) {
+		r = chan_recv(chan, ret_msg, true);
+		if (r != -EAGAIN)
+			return r;
+	}
 	while ((r = cdt_chan_recv(chan, ret_msg)) == -EAGAIN) {
 		/* Keep our own frames moving so two blocking peers cannot
 		 * wait on each other's full sockets. */

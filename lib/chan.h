@@ -53,6 +53,9 @@ struct cdt_chan {
 /* Wire bytes of a message of len encoded bytes carrying nfds fds. */
 size_t chan_wire_size(size_t len, size_t nfds);
 
+/* cdt_chan_recv(); block: let recvmsg() wait (without MSG_DONTWAIT). */
+int chan_recv(cdt_chan *chan, cdt_msg **ret_msg, bool block);
+
 /* Mark the channel unusable with err and return err. */
 int chan_fail(cdt_chan *chan, int err);
 

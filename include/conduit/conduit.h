@@ -209,9 +209,12 @@ enum cdt_role {
 
 typedef struct cdt_chan cdt_chan;
 
-/* Channel over sock (made non-blocking and close-on-exec; the channel owns
- * it from now on, also on failure).  Per-direction keys are derived from
- * keys; keys may be freed right after. */
+/* Channel over sock (made close-on-exec; the channel owns it from now on,
+ * also on failure).  Every call uses MSG_DONTWAIT whatever the socket's
+ * O_NONBLOCK flag; only cdt_chan_recv_wait() without a timeout blocks in
+ * recvmsg() itself when that flag is clear.  Per-direction keys are derived
+ * from keys; keys may be freed right after.  -EPROTOTYPE unless sock is
+ * SOCK_SEQPACKET. */
 CDT_EXPORT CDT_WUR int cdt_chan_new(int sock, const cdt_keys *keys, enum cdt_role role,
 				    cdt_chan **ret_chan);
 /* Wipes keys, closes the socket and every queued or received fd. */
