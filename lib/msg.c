@@ -299,6 +299,9 @@ int cdt_msg_add_string(cdt_msg *msg, const char *name, const char *s, size_t len
 {
 	if (len && !s)
 		return -EINVAL;
+	/* Refuse on the length before reading a byte of an oversized string. */
+	if (len > CDT_MSG_MAX)
+		return -E2BIG;
 	if (utf8_check(s, len) < 0)
 		return -EINVAL;
 	return msg_add_data(msg, name, CDT_TYPE_STRING, s, len);

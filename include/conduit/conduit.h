@@ -154,7 +154,9 @@ CDT_EXPORT CDT_WUR int cdt_msg_get_string(const cdt_msg *msg, const char *name, 
 					  size_t *ret_len);
 CDT_EXPORT CDT_WUR int cdt_msg_get_bytes(const cdt_msg *msg, const char *name, const uint8_t **ret,
 					 size_t *ret_len);
-/* Moves the fd out of the message: the caller owns and must close it. */
+/* Moves the fd out of the message: the caller owns and must close it.  The
+ * argument stays, reading fd -1; taking it again is -EBADF, and the message
+ * can no longer be encoded (cdt_msg_encode() returns -EBADF). */
 CDT_EXPORT CDT_WUR int cdt_msg_take_fd(cdt_msg *msg, const char *name, int *ret_fd);
 
 /* Number of fds the message carries (and will pass when sent). */
