@@ -283,23 +283,23 @@ out:
 	return 0;
 }
 
-/* Seal the plaintext stream plain[0..plen) as frames into wire, from
- * counter chan->tx_ctr on.  The first frame carries nfds. */
-static size_t chan_seal(cdt_chan *chan, const uint8_t *plain, size_t plen, size_t nfds,
-			uint8_t *wire)
+/* Seal in place the frames laid out in buf: frame i starts at
+ * i * FRAME_MAX (every frame but the last is full), its plaintext right
+ * behind its header.  Counters from chan->tx_ctr on; the first frame
+ * carries nfds. */
+static void chan_seal(cdt_chan *chan, uint8_t *buf, size_t plen, size_t nfds)
 {
-	size_t w = 0;
-	for (size_t off = 0; off < plen; off += CDT_FRAME_PLAIN_MAX) {
+	for (size_t off = 0, i = 0; off < plen; off += CDT_FRAME_PLAIN_MAX, i++) {
+		uint8_t *f = buf + i * FRAME_MAX;
 		size_t n = plen - off;
 		uint8_t flags = 0;
 		if (n > CDT_FRAME_PLAIN_MAX) {
 			n = CDT_FRAME_PLAIN_MAX;
 			flags = FRAME_F_MORE;
 		}
-		w += frame_seal(chan->tx, chan->tx_ctr++, FRAME_DATA, flags,
-				off == 0 ? (uint8_t)nfds : 0, plain + off, n, wire + w);
+		frame_seal(chan->tx, chan->tx_ctr++, FRAME_DATA, flags, i == 0 ? (uint8_t)nfds : 0,
+			   f + FRAME_HEADER_SIZE, n, f);
 	}
-	return w;
 }
 
 /* Send sealed frames directly while the queue is empty; queue the rest.
@@ -335,18 +335,17 @@ static int chan_push(cdt_chan *chan, uint8_t *wire, size_t len, bool adopt, cons
 	else
 		r = chan_fail(chan, r);
 out:
-	if (adopt) {
-		sodium_memzero(wire, len);
+	/* Only ciphertext is left in wire by now: no wipe needed. */
+	if (adopt)
 		free(wire);
-	}
 	return r;
 }
 
 int cdt_chan_send(cdt_chan *chan, const cdt_msg *msg)
 {
-	uint8_t *wire = NULL, *plain = NULL;
+	uint8_t *buf = NULL;
 	const int *fds = NULL;
-	size_t nfds, prefix, plen, wlen;
+	size_t nfds, prefix, plen, wlen, frames;
 	uint64_t ctr0;
 	long len;
 	int r = 0;
@@ -377,59 +376,64 @@ int cdt_chan_send(cdt_chan *chan, const cdt_msg *msg)
 		fds = cdt_msg_fds(msg);
 	prefix = FRAME_LEN_SIZE + nfds * FRAME_ID_SIZE;
 
-	/* Most messages fit one frame: encode right behind its header. */
-	plain = chan->txbuf + FRAME_HEADER_SIZE;
-	len = cdt_msg_encode(msg, plain + prefix, CDT_FRAME_PLAIN_MAX - prefix);
+	/* Most messages fit one frame: encode right behind its header (the
+	 * encoder writes nothing when the room is too small). */
+	buf = chan->txbuf;
+	len = cdt_msg_encode(msg, buf + FRAME_HEADER_SIZE + prefix, CDT_FRAME_PLAIN_MAX - prefix);
 	if (len < 0)
 		return (int)len;
 	if (len == 0 || (unsigned long)len > CDT_MSG_MAX)
 		return -E2BIG;
 	plen = prefix + (size_t)len;
+	frames = (plen + CDT_FRAME_PLAIN_MAX - 1) / CDT_FRAME_PLAIN_MAX;
 	wlen = chan_wire_size((size_t)len, nfds);
 	if (chan->queued > chan->qcap || wlen > chan->qcap - chan->queued)
 		return -ENOBUFS;
-	if ((uint64_t)(wlen / FRAME_OVERHEAD) > UINT64_MAX - chan->tx_ctr)
+	if ((uint64_t)frames > UINT64_MAX - chan->tx_ctr)
 		return -EOVERFLOW;
 
-	if (plen > CDT_FRAME_PLAIN_MAX) {
-		plain = malloc(plen);
-		wire = malloc(wlen);
-		if (!plain || !wire) {
-			r = -ENOMEM;
-			goto out;
-		}
-		long again = cdt_msg_encode(msg, plain + prefix, plen - prefix);
+	if (frames > 1) {
+		/* One buffer for all frames, sealed in place: the plaintext is
+		 * encoded contiguously behind the first header, then each
+		 * 64 KiB chunk moves out to its frame, last first, opening the
+		 * room for the headers and tags in between. */
+		buf = malloc(wlen);
+		if (!buf)
+			return -ENOMEM;
+		long again = cdt_msg_encode(msg, buf + FRAME_HEADER_SIZE + prefix, (size_t)len);
 		if (again != len) {
 			r = again < 0 ? (int)again : -EIO;
 			goto out;
 		}
+		for (size_t i = frames - 1; i > 0; i--) {
+			size_t off = i * CDT_FRAME_PLAIN_MAX;
+			size_t n =
+				plen - off < CDT_FRAME_PLAIN_MAX ? plen - off : CDT_FRAME_PLAIN_MAX;
+			memmove(buf + i * FRAME_MAX + FRAME_HEADER_SIZE,
+				buf + FRAME_HEADER_SIZE + off, n);
+		}
 	}
-	le32_put(plain, (uint32_t)len);
+	le32_put(buf + FRAME_HEADER_SIZE, (uint32_t)len);
 	for (size_t i = 0; i < nfds; i++) {
 		struct stat st;
 		if (fstat(fds[i], &st) < 0) {
 			r = -errno;
 			goto out;
 		}
-		frame_id_write(&st, plain + FRAME_LEN_SIZE + i * FRAME_ID_SIZE);
+		frame_id_write(&st, buf + FRAME_HEADER_SIZE + FRAME_LEN_SIZE + i * FRAME_ID_SIZE);
 	}
 
 	ctr0 = chan->tx_ctr;
-	if (!wire) {
-		/* In place: plain already sits at txbuf + FRAME_HEADER_SIZE. */
-		chan_seal(chan, plain, plen, nfds, chan->txbuf);
-		r = chan_push(chan, chan->txbuf, wlen, false, fds, nfds, ctr0);
-	} else {
-		chan_seal(chan, plain, plen, nfds, wire);
-		r = chan_push(chan, wire, wlen, true, fds, nfds, ctr0);
-		wire = NULL;
-	}
+	chan_seal(chan, buf, plen, nfds);
+	r = chan_push(chan, buf, wlen, frames > 1, fds, nfds, ctr0);
+	/* chan_push() took the allocation (queued or freed); txbuf stays. */
+	buf = NULL;
 out:
-	if (plain && plain != chan->txbuf + FRAME_HEADER_SIZE) {
-		sodium_memzero(plain, plen);
-		free(plain);
+	if (buf && buf != chan->txbuf) {
+		/* Failed before sealing: plaintext is still in there. */
+		sodium_memzero(buf, wlen);
+		free(buf);
 	}
-	free(wire);
 	return r;
 }
 
