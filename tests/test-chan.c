@@ -365,6 +365,49 @@ static void test_backpressure(void **state)
 	cdt_keys_free(k);
 }
 
+/* fds of a message that has to wait in the queue are duplicated: the
+ * caller may close its own right after cdt_chan_send(). */
+static void test_queued_fds(void **state)
+{
+	(void)state;
+	cdt_keys *k = keys_fixed(CDT_SUITE_AES256GCM);
+	cdt_chan *b, *l;
+	cdt_msg *m, *got;
+	size_t before = fd_count();
+	uint64_t n = 0;
+	struct stat want, st;
+	pair_new(k, &b, &l);
+	while (!cdt_chan_want_write(b)) {
+		m = msg_bytes(++n, 30000);
+		assert_int_equal(cdt_chan_send(b, m), 0);
+		cdt_msg_free(m);
+	}
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(fstat(fd, &want), 0);
+	assert_int_equal(cdt_msg_new(CDT_KIND_CALL, ++n, "t.x", &m), 0);
+	assert_int_equal(cdt_msg_add_fd(m, "fd", fd), 0);
+	assert_int_equal(cdt_chan_send(b, m), 0);
+	cdt_msg_free(m);
+	close(fd);
+	for (uint64_t i = 1; i < n; i++) {
+		assert_int_equal(pump(b, l, &got), 0);
+		msg_check_bytes(got, i, 30000);
+		cdt_msg_free(got);
+	}
+	assert_int_equal(pump(b, l, &got), 0);
+	assert_int_equal(cdt_msg_call_id(got), n);
+	assert_int_equal(cdt_msg_take_fd(got, "fd", &fd), 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_ino, want.st_ino);
+	assert_int_equal(st.st_dev, want.st_dev);
+	close(fd);
+	cdt_msg_free(got);
+	cdt_chan_free(b);
+	cdt_chan_free(l);
+	cdt_keys_free(k);
+	assert_int_equal(fd_count(), before);
+}
+
 /* A message larger than the cap is refused even on an empty queue. */
 static void test_cap_smaller_than_message(void **state)
 {
@@ -499,6 +542,7 @@ int main(void)
 		cmocka_unit_test(test_send_after_peer_gone),
 		cmocka_unit_test(test_pass_fds),
 		cmocka_unit_test(test_backpressure),
+		cmocka_unit_test(test_queued_fds),
 		cmocka_unit_test(test_cap_smaller_than_message),
 		cmocka_unit_test(test_nonblocking),
 		cmocka_unit_test(test_new_bad_socket),
