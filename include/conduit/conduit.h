@@ -241,7 +241,9 @@ CDT_EXPORT CDT_WUR int cdt_chan_flush(cdt_chan *chan);
  * other errors for a broken channel.  Any error but -EAGAIN leaves the
  * channel unusable; every fd received with a bad frame is closed. */
 CDT_EXPORT CDT_WUR int cdt_chan_recv(cdt_chan *chan, cdt_msg **ret_msg);
-/* Queue an orderly FIN and flush; later sends fail with -CDT_E_CLOSED. */
+/* Queue an orderly FIN and flush; later sends fail with -CDT_E_CLOSED.
+ * -EAGAIN: the FIN is queued behind frames the socket has not taken yet
+ * (the queue cap does not apply to it); cdt_chan_flush() sends it. */
 CDT_EXPORT CDT_WUR int cdt_chan_close(cdt_chan *chan);
 
 /* Blocking helpers for simple programs: wait up to timeout_ms (-1 forever);
