@@ -8,8 +8,9 @@
  * are "type flags nfds" + plaintext, sealed with the right key and the next
  * counter (so sequence and length rules are reachable); clear: the bytes
  * go out raw (header parser, AEAD failures).  mode bits 1-3: how many fds
- * to attach.  After every datagram the channel is drained; the first error
- * ends the input, and it must stick.
+ * to attach; bit 7 adds 65536 to the length (a full 64 KiB plaintext plus
+ * its 3 header bytes does not fit 16 bits).  After every datagram the
+ * channel is drained; the first error ends the input, and it must stick.
  */
 #include <errno.h>
 
@@ -42,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_pair(opt, &chan, &raw);
 	while (size >= 3) {
 		uint8_t mode = data[0];
-		size_t len = (size_t)data[1] | (size_t)data[2] << 8;
+		size_t len = (size_t)data[1] | (size_t)data[2] << 8 | (size_t)(mode >> 7) << 16;
 		data += 3;
 		size -= 3;
 		if (len > size)

@@ -148,7 +148,7 @@ int main(void)
 	out[w++] = 0;
 	for (size_t off = 0; off < plen; off += CDT_FRAME_PLAIN_MAX) {
 		size_t c = plen - off > CDT_FRAME_PLAIN_MAX ? CDT_FRAME_PLAIN_MAX : plen - off;
-		out[w++] = 1;
+		out[w++] = (uint8_t)(1 | ((c + 3) >> 16) << 7);
 		out[w++] = (uint8_t)(c + 3);
 		out[w++] = (uint8_t)((c + 3) >> 8);
 		out[w++] = FRAME_DATA;
