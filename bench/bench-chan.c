@@ -278,8 +278,10 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			struct config c = {.size = sizes[i], .pinned = pinned};
 			/* Aim at similar wall time per size. */
-			c.iters = sizes[i] >= 1024 * 1024 ? 20 : sizes[i] >= 16384 ? 300 : 1000;
-			c.reps = quick ? 3 : 9;
+			c.iters = sizes[i] >= 1024 * 1024 ? 30 : sizes[i] >= 16384 ? 500 : 2000;
+			/* Many short batches: the median shrugs off the noise of
+			 * a shared machine. */
+			c.reps = quick ? 3 : 15;
 			if (quick)
 				c.iters = c.iters / 4 + 1;
 			double raw, ch;
