@@ -33,18 +33,45 @@ static void chan_dgram_close(struct chan_dgram *d)
 	d->nfds = 0;
 }
 
-static void chan_rx_reset(cdt_chan *chan)
+static void chan_reasm_free(cdt_chan *chan)
 {
-	for (size_t i = 0; i < chan->rx_nfds; i++)
-		close(chan->rx_fds[i]);
-	chan->rx_nfds = 0;
 	if (chan->reasm) {
-		sodium_memzero(chan->reasm, chan->reasm_len);
+		sodium_memzero(chan->reasm, chan->reasm_cap);
 		free(chan->reasm);
 	}
 	chan->reasm = NULL;
 	chan->reasm_len = 0;
 	chan->reasm_off = 0;
+	chan->reasm_cap = 0;
+}
+
+/* Make room for need bytes (need <= reasm_len): double, at most msg_len.
+ * Not realloc(): the old block holds plaintext and is wiped first. */
+static int chan_reasm_grow(cdt_chan *chan, size_t need)
+{
+	size_t cap = chan->reasm_cap;
+	if (need <= cap)
+		return 0;
+	cap = cap > chan->reasm_len / 2 ? chan->reasm_len : cap * 2;
+	if (cap < need)
+		cap = need;
+	uint8_t *p = malloc(cap);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, chan->reasm, chan->reasm_off);
+	sodium_memzero(chan->reasm, chan->reasm_cap);
+	free(chan->reasm);
+	chan->reasm = p;
+	chan->reasm_cap = cap;
+	return 0;
+}
+
+static void chan_rx_reset(cdt_chan *chan)
+{
+	for (size_t i = 0; i < chan->rx_nfds; i++)
+		close(chan->rx_fds[i]);
+	chan->rx_nfds = 0;
+	chan_reasm_free(chan);
 }
 
 /* Read one datagram into rxbuf and collect its fds.  Control-message
@@ -159,11 +186,14 @@ static int chan_first(cdt_chan *chan, const struct frame_header *h, struct chan_
 	memcpy(chan->rx_ids, plain + FRAME_LEN_SIZE, (size_t)h->nfds * FRAME_ID_SIZE);
 	if (!(h->flags & FRAME_F_MORE))
 		return chan_deliver(chan, plain + prefix, body, ret_msg);
-	/* msg_len was bounded above before this allocation. */
-	chan->reasm = malloc(msg_len);
+	/* msg_len was bounded above; the buffer starts small and grows with
+	 * the frames that actually arrive. */
+	size_t cap = msg_len < CHAN_REASM_FIRST ? msg_len : CHAN_REASM_FIRST;
+	chan->reasm = malloc(cap);
 	if (!chan->reasm)
 		return -ENOMEM;
 	chan->reasm_len = msg_len;
+	chan->reasm_cap = cap;
 	memcpy(chan->reasm, plain + prefix, body);
 	chan->reasm_off = body;
 	return -EAGAIN;
@@ -184,6 +214,9 @@ static int chan_next(cdt_chan *chan, const struct frame_header *h, const struct 
 	} else if (plen != left) {
 		return plen < left ? -CDT_E_TRUNCATED : -CDT_E_TRAILING;
 	}
+	r = chan_reasm_grow(chan, chan->reasm_off + plen);
+	if (r < 0)
+		return r;
 	r = frame_open(chan->rx, chan->rx_ctr, chan->rxbuf, d->len, chan->reasm + chan->reasm_off);
 	if (r < 0)
 		return r;
@@ -192,11 +225,7 @@ static int chan_next(cdt_chan *chan, const struct frame_header *h, const struct 
 	if (h->flags & FRAME_F_MORE)
 		return -EAGAIN;
 	r = chan_deliver(chan, chan->reasm, chan->reasm_len, ret_msg);
-	sodium_memzero(chan->reasm, chan->reasm_len);
-	free(chan->reasm);
-	chan->reasm = NULL;
-	chan->reasm_len = 0;
-	chan->reasm_off = 0;
+	chan_reasm_free(chan);
 	return r;
 }
 

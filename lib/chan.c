@@ -125,7 +125,7 @@ void cdt_chan_free(cdt_chan *chan)
 	if (chan->rxbuf)
 		sodium_memzero(chan->rxbuf, FRAME_MAX);
 	if (chan->reasm)
-		sodium_memzero(chan->reasm, chan->reasm_len);
+		sodium_memzero(chan->reasm, chan->reasm_cap);
 	free(chan->txbuf);
 	free(chan->rxbuf);
 	free(chan->reasm);

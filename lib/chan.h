@@ -42,13 +42,21 @@ struct cdt_chan {
 
 	/* receive side */
 	uint8_t *rxbuf; /* FRAME_MAX (lazily): one datagram, opened in place */
-	uint8_t *reasm; /* msg_len bytes while a multi-frame message arrives */
+	/* A multi-frame message being received: reasm_len (msg_len) bytes
+	 * announced, reasm_off arrived, reasm_cap allocated.  The buffer
+	 * grows with what arrives, so a peer that announces 16 MiB and stops
+	 * holds at most twice what it actually sent. */
+	uint8_t *reasm;
 	size_t reasm_len;
 	size_t reasm_off;
+	size_t reasm_cap;
 	int rx_fds[CDT_FDS_MAX];
 	size_t rx_nfds;
 	uint8_t rx_ids[CDT_FDS_MAX * FRAME_ID_SIZE];
 };
+
+/* First allocation of a reassembly buffer, before it doubles. */
+#define CHAN_REASM_FIRST (4 * CDT_FRAME_PLAIN_MAX)
 
 /* Wire bytes of a message of len encoded bytes carrying nfds fds. */
 size_t chan_wire_size(size_t len, size_t nfds);

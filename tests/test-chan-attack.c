@@ -333,6 +333,39 @@ static void test_datagram_max(void **state)
 	cdt_msg_free(m);
 }
 
+/* A peer announces 16 MiB and trickles: the receiver's buffer follows what
+ * arrived (at most twice that), not what was announced. */
+static void test_announced_size_not_allocated(void **state)
+{
+	(void)state;
+	struct victim v;
+	uint8_t *p = calloc(1, CDT_FRAME_PLAIN_MAX);
+	uint8_t *f = malloc(FRAME_MAX);
+	assert_non_null(p);
+	assert_non_null(f);
+	victim_new(&v, CDT_SUITE_AES256GCM);
+	le32_put(p, CDT_MSG_MAX);
+	size_t n = frame_seal(v.b2l, 0, FRAME_DATA, FRAME_F_MORE, 0, p, CDT_FRAME_PLAIN_MAX, f);
+	inject(v.raw, f, n, NULL, 0);
+	assert_int_equal(recv_one(&v), -EAGAIN);
+	assert_true(cdt_chan_rx_partial(v.layer));
+	assert_int_equal(v.layer->reasm_len, CDT_MSG_MAX);
+	assert_int_equal(v.layer->reasm_cap, CHAN_REASM_FIRST);
+	for (uint64_t c = 1; c <= 20; c++) {
+		memset(p, (int)c, CDT_FRAME_PLAIN_MAX);
+		n = frame_seal(v.b2l, c, FRAME_DATA, FRAME_F_MORE, 0, p, CDT_FRAME_PLAIN_MAX, f);
+		inject(v.raw, f, n, NULL, 0);
+		assert_int_equal(recv_one(&v), -EAGAIN);
+		assert_true(v.layer->reasm_cap >= v.layer->reasm_off);
+		assert_true(v.layer->reasm_cap <= 2 * v.layer->reasm_off ||
+			    v.layer->reasm_cap == CHAN_REASM_FIRST);
+	}
+	assert_int_equal(v.layer->reasm_off, 21 * (size_t)CDT_FRAME_PLAIN_MAX - FRAME_LEN_SIZE);
+	victim_free(&v);
+	free(p);
+	free(f);
+}
+
 /* Inside a multi-frame message: FIN, a new first frame with fds, a
  * continuation that overruns msg_len or ends early. */
 static void test_sequence_violations(void **state)
@@ -527,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_reflect_and_foreign_session),
 		cmocka_unit_test(test_forged_headers_and_lengths),
 		cmocka_unit_test(test_datagram_max),
+		cmocka_unit_test(test_announced_size_not_allocated),
 		cmocka_unit_test(test_sequence_violations),
 		cmocka_unit_test(test_fd_mismatch),
 		cmocka_unit_test(test_fd_floods_leak_nothing),
