@@ -409,6 +409,36 @@ static void test_queued_fds(void **state)
 	assert_int_equal(fd_count(), before);
 }
 
+/* Local refusals (a message that cannot be encoded) leave the channel as
+ * it was: the next message still goes through. */
+static void test_local_errors_not_fatal(void **state)
+{
+	(void)state;
+	cdt_keys *k = keys_fixed(CDT_SUITE_XCHACHA20POLY1305);
+	cdt_chan *b, *l;
+	cdt_msg *m, *got;
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC), taken;
+	pair_new(k, &b, &l);
+	assert_int_equal(cdt_msg_new(CDT_KIND_CALL, 1, "t.x", &m), 0);
+	assert_int_equal(cdt_msg_add_fd(m, "fd", fd), 0);
+	assert_int_equal(cdt_msg_take_fd(m, "fd", &taken), 0);
+	assert_int_equal(cdt_chan_send(b, m), -EBADF);
+	assert_int_equal(cdt_chan_send(b, NULL), -EINVAL);
+	assert_int_equal(cdt_chan_recv(l, NULL), -EINVAL);
+	cdt_msg_free(m);
+	close(taken);
+	close(fd);
+	m = msg_bytes(2, 10);
+	assert_int_equal(cdt_chan_send(b, m), 0);
+	assert_int_equal(cdt_chan_recv(l, &got), 0);
+	msg_check_bytes(got, 2, 10);
+	cdt_msg_free(got);
+	cdt_msg_free(m);
+	cdt_chan_free(b);
+	cdt_chan_free(l);
+	cdt_keys_free(k);
+}
+
 /* A message larger than the cap is refused even on an empty queue. */
 static void test_cap_smaller_than_message(void **state)
 {
@@ -570,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_pass_fds),
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_queued_fds),
+		cmocka_unit_test(test_local_errors_not_fatal),
 		cmocka_unit_test(test_cap_smaller_than_message),
 		cmocka_unit_test(test_nonblocking),
 		cmocka_unit_test(test_new_bad_socket),
