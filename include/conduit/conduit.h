@@ -211,9 +211,12 @@ enum cdt_role {
 
 typedef struct cdt_chan cdt_chan;
 
-/* Channel over sock (made non-blocking and close-on-exec; the channel owns
- * it from now on, also on failure).  Per-direction keys are derived from
- * keys; keys may be freed right after. */
+/* Channel over sock (made close-on-exec; the channel owns it from now on,
+ * also on failure).  Every call uses MSG_DONTWAIT whatever the socket's
+ * O_NONBLOCK flag; only cdt_chan_recv_wait() without a timeout blocks in
+ * recvmsg() itself when that flag is clear.  Per-direction keys are derived
+ * from keys; keys may be freed right after.  -EPROTOTYPE unless sock is
+ * SOCK_SEQPACKET. */
 CDT_EXPORT CDT_WUR int cdt_chan_new(int sock, const cdt_keys *keys, enum cdt_role role,
 				    cdt_chan **ret_chan);
 /* Wipes keys, closes the socket and every queued or received fd. */
@@ -238,7 +241,9 @@ CDT_EXPORT CDT_WUR int cdt_chan_flush(cdt_chan *chan);
  * other errors for a broken channel.  Any error but -EAGAIN leaves the
  * channel unusable; every fd received with a bad frame is closed. */
 CDT_EXPORT CDT_WUR int cdt_chan_recv(cdt_chan *chan, cdt_msg **ret_msg);
-/* Queue an orderly FIN and flush; later sends fail with -CDT_E_CLOSED. */
+/* Queue an orderly FIN and flush; later sends fail with -CDT_E_CLOSED.
+ * -EAGAIN: the FIN is queued behind frames the socket has not taken yet
+ * (the queue cap does not apply to it); cdt_chan_flush() sends it. */
 CDT_EXPORT CDT_WUR int cdt_chan_close(cdt_chan *chan);
 
 /* Blocking helpers for simple programs: wait up to timeout_ms (-1 forever);

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Secure channel, receive side (docs/protocol.md section 3): every check
+ * happens in the documented order, and any failure closes every fd that
+ * came with the frame and leaves the channel unusable.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "chan.h"
+
+/* Room for the fds a frame may carry plus one credentials message, so that
+ * an unexpected control message shows up as such instead of as MSG_CTRUNC. */
+#define CHAN_CMSG_SPACE (CMSG_SPACE(sizeof(int) * CDT_FDS_MAX) + CMSG_SPACE(sizeof(struct ucred)))
+#define CHAN_RX_FDS_MAX (CHAN_CMSG_SPACE / sizeof(int))
+
+struct chan_dgram {
+	size_t len;
+	int fds[CHAN_RX_FDS_MAX];
+	size_t nfds;
+};
+
+static void chan_dgram_close(struct chan_dgram *d)
+{
+	for (size_t i = 0; i < d->nfds; i++)
+		close(d->fds[i]);
+	d->nfds = 0;
+}
+
+static void chan_reasm_free(cdt_chan *chan)
+{
+	if (chan->reasm) {
+		sodium_memzero(chan->reasm, chan->reasm_cap);
+		free(chan->reasm);
+	}
+	chan->reasm = NULL;
+	chan->reasm_len = 0;
+	chan->reasm_off = 0;
+	chan->reasm_cap = 0;
+}
+
+/* Make room for need bytes (need <= reasm_len): double, at most msg_len.
+ * Not realloc(): the old block holds plaintext and is wiped first. */
+static int chan_reasm_grow(cdt_chan *chan, size_t need)
+{
+	size_t cap = chan->reasm_cap;
+	if (need <= cap)
+		return 0;
+	cap = cap > chan->reasm_len / 2 ? chan->reasm_len : cap * 2;
+	if (cap < need)
+		cap = need;
+	uint8_t *p = malloc(cap);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, chan->reasm, chan->reasm_off);
+	sodium_memzero(chan->reasm, chan->reasm_cap);
+	free(chan->reasm);
+	chan->reasm = p;
+	chan->reasm_cap = cap;
+	return 0;
+}
+
+static void chan_rx_reset(cdt_chan *chan)
+{
+	for (size_t i = 0; i < chan->rx_nfds; i++)
+		close(chan->rx_fds[i]);
+	chan->rx_nfds = 0;
+	chan_reasm_free(chan);
+}
+
+/* Read one datagram into rxbuf and collect its fds.  Control-message
+ * problems are reported after the fds are collected, so the caller can
+ * close them all. */
+static int chan_read(cdt_chan *chan, struct chan_dgram *d, bool block)
+{
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CHAN_CMSG_SPACE];
+	} cbuf;
+	struct iovec iov = {.iov_base = chan->rxbuf, .iov_len = FRAME_MAX};
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf.buf,
+		.msg_controllen = sizeof(cbuf.buf),
+	};
+	bool foreign = false;
+	ssize_t n;
+
+	d->nfds = 0;
+	do
+		n = recvmsg(chan->fd, &mh, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -EAGAIN;
+		return errno == ECONNRESET ? -CDT_E_EOF : -errno;
+	}
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+			foreign = true;
+			continue;
+		}
+		size_t cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < cnt; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			/* The buffer bounds cnt; close anyway should that change. */
+			if (d->nfds < CHAN_RX_FDS_MAX)
+				d->fds[d->nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	d->len = (size_t)n;
+	if (mh.msg_flags & MSG_TRUNC)
+		return -CDT_E_TOO_BIG;
+	if ((mh.msg_flags & MSG_CTRUNC) || foreign)
+		return -CDT_E_FD;
+	/* 0 bytes: the peer closed (an empty record is no frame either). */
+	if (n == 0)
+		return -CDT_E_EOF;
+	return 0;
+}
+
+/* Compare each received fd with the identity the sender authenticated. */
+static int chan_check_fds(const cdt_chan *chan)
+{
+	for (size_t i = 0; i < chan->rx_nfds; i++) {
+		uint8_t id[FRAME_ID_SIZE];
+		struct stat st;
+		if (fstat(chan->rx_fds[i], &st) < 0)
+			return -CDT_E_FD;
+		frame_id_write(&st, id);
+		if (memcmp(id, chan->rx_ids + i * FRAME_ID_SIZE, FRAME_ID_SIZE) != 0)
+			return -CDT_E_FD;
+	}
+	return 0;
+}
+
+static int chan_deliver(cdt_chan *chan, const uint8_t *buf, size_t len, cdt_msg **ret_msg)
+{
+	int r = chan_check_fds(chan);
+	if (r < 0)
+		return r;
+	/* cdt_msg_decode() owns the fds from here on, also on failure. */
+	size_t nfds = chan->rx_nfds;
+	chan->rx_nfds = 0;
+	return cdt_msg_decode(buf, len, chan->rx_fds, nfds, ret_msg);
+}
+
+/* The first DATA frame of a message, already opened in rxbuf. */
+static int chan_first(cdt_chan *chan, const struct frame_header *h, struct chan_dgram *d,
+		      cdt_msg **ret_msg)
+{
+	const uint8_t *plain = chan->rxbuf + FRAME_HEADER_SIZE;
+	size_t plen = h->clen - AEAD_TAG_SIZE;
+	size_t prefix = FRAME_LEN_SIZE + (size_t)h->nfds * FRAME_ID_SIZE;
+	size_t body, msg_len;
+
+	if (plen < prefix)
+		return -CDT_E_TRUNCATED;
+	msg_len = le32_get(plain);
+	if (msg_len == 0)
+		return -CDT_E_PROTO;
+	if (msg_len > CDT_MSG_MAX)
+		return -CDT_E_TOO_BIG;
+	body = plen - prefix;
+	if (h->flags & FRAME_F_MORE) {
+		/* Only full frames may be followed: one framing per message. */
+		if (plen != CDT_FRAME_PLAIN_MAX || body >= msg_len)
+			return -CDT_E_PROTO;
+	} else if (body != msg_len) {
+		return body < msg_len ? -CDT_E_TRUNCATED : -CDT_E_TRAILING;
+	}
+	/* The frame is authentic: its fds now belong to the message. */
+	memcpy(chan->rx_fds, d->fds, d->nfds * sizeof(int));
+	chan->rx_nfds = d->nfds;
+	d->nfds = 0;
+	memcpy(chan->rx_ids, plain + FRAME_LEN_SIZE, (size_t)h->nfds * FRAME_ID_SIZE);
+	if (!(h->flags & FRAME_F_MORE))
+		return chan_deliver(chan, plain + prefix, body, ret_msg);
+	/* msg_len was bounded above; the buffer starts small and grows with
+	 * the frames that actually arrive. */
+	size_t cap = msg_len < CHAN_REASM_FIRST ? msg_len : CHAN_REASM_FIRST;
+	chan->reasm = malloc(cap);
+	if (!chan->reasm)
+		return -ENOMEM;
+	chan->reasm_len = msg_len;
+	chan->reasm_cap = cap;
+	memcpy(chan->reasm, plain + prefix, body);
+	chan->reasm_off = body;
+	return -EAGAIN;
+}
+
+/* A continuation frame: checked against the remaining length, then opened
+ * straight into the reassembly buffer. */
+static int chan_next(cdt_chan *chan, const struct frame_header *h, const struct chan_dgram *d,
+		     cdt_msg **ret_msg)
+{
+	size_t plen = h->clen - AEAD_TAG_SIZE;
+	size_t left = chan->reasm_len - chan->reasm_off;
+	int r;
+
+	if (h->flags & FRAME_F_MORE) {
+		if (plen != CDT_FRAME_PLAIN_MAX || plen >= left)
+			return -CDT_E_PROTO;
+	} else if (plen != left) {
+		return plen < left ? -CDT_E_TRUNCATED : -CDT_E_TRAILING;
+	}
+	r = chan_reasm_grow(chan, chan->reasm_off + plen);
+	if (r < 0)
+		return r;
+	r = frame_open(chan->rx, chan->rx_ctr, chan->rxbuf, d->len, chan->reasm + chan->reasm_off);
+	if (r < 0)
+		return r;
+	chan->rx_ctr++;
+	chan->reasm_off += plen;
+	if (h->flags & FRAME_F_MORE)
+		return -EAGAIN;
+	r = chan_deliver(chan, chan->reasm, chan->reasm_len, ret_msg);
+	chan_reasm_free(chan);
+	return r;
+}
+
+/* Take one datagram: 0 with *ret_msg when a message completed, -EAGAIN
+ * when the frame was consumed but the message is not complete (or nothing
+ * was there: *more is false then), any other error is fatal. */
+static int chan_step(cdt_chan *chan, cdt_msg **ret_msg, bool *more, bool block)
+{
+	struct chan_dgram d = {.len = 0};
+	struct frame_header h;
+	int r;
+
+	*more = false;
+	r = chan_read(chan, &d, block);
+	if (r == -EAGAIN)
+		return r;
+	if (r < 0)
+		goto out;
+	r = frame_header_parse(chan->rxbuf, d.len, &h);
+	if (r < 0)
+		goto out;
+	if (d.nfds != h.nfds) {
+		r = -CDT_E_FD;
+		goto out;
+	}
+	/* A message's frames are contiguous: no FIN and no fds inside one. */
+	if (chan->reasm && (h.type != FRAME_DATA || h.nfds)) {
+		r = -CDT_E_PROTO;
+		goto out;
+	}
+	if (chan->rx_ctr == UINT64_MAX) {
+		r = -CDT_E_PROTO;
+		goto out;
+	}
+	if (chan->reasm) {
+		r = chan_next(chan, &h, &d, ret_msg);
+		*more = r == -EAGAIN;
+		goto out;
+	}
+	r = frame_open(chan->rx, chan->rx_ctr, chan->rxbuf, d.len, chan->rxbuf + FRAME_HEADER_SIZE);
+	if (r < 0)
+		goto out;
+	chan->rx_ctr++;
+	if (h.type == FRAME_FIN) {
+		chan->rx_fin = true;
+		r = -CDT_E_CLOSED;
+		goto out;
+	}
+	r = chan_first(chan, &h, &d, ret_msg);
+	*more = r == -EAGAIN;
+out:
+	chan_dgram_close(&d);
+	return r;
+}
+
+int cdt_chan_recv(cdt_chan *chan, cdt_msg **ret_msg)
+{
+	return chan_recv(chan, ret_msg, false);
+}
+
+int chan_recv(cdt_chan *chan, cdt_msg **ret_msg, bool block)
+{
+	bool more;
+	int r;
+
+	if (!chan || !ret_msg)
+		return -EINVAL;
+	if (chan->err)
+		return chan->err;
+	if (chan->rx_fin)
+		return -CDT_E_CLOSED;
+	if (!chan->rxbuf) {
+		chan->rxbuf = malloc(FRAME_MAX);
+		if (!chan->rxbuf)
+			return -ENOMEM;
+	}
+	do
+		r = chan_step(chan, ret_msg, &more, block);
+	while (r == -EAGAIN && more);
+	if (r == -EAGAIN)
+		return r;
+	if (r == -CDT_E_CLOSED && chan->rx_fin)
+		return r;
+	if (r < 0) {
+		chan_rx_reset(chan);
+		return chan_fail(chan, r);
+	}
+	return 0;
+}

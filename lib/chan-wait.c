@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/* Blocking helpers over the non-blocking channel, for simple programs. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <time.h>
+
+#include "chan.h"
+
+static int64_t chan_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for events on the channel's socket until deadline (-1: forever). */
+static int chan_poll(cdt_chan *chan, short events, int64_t deadline)
+{
+	struct pollfd pfd = {.fd = chan->fd, .events = events};
+	for (;;) {
+		int timeout = -1;
+		if (deadline >= 0) {
+			int64_t left = deadline - chan_now_ms();
+			if (left <= 0)
+				return -ETIMEDOUT;
+			timeout = left > INT_MAX ? INT_MAX : (int)left;
+		}
+		int n = poll(&pfd, 1, timeout);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ETIMEDOUT;
+		/* POLLHUP/POLLERR: the next send or receive reports it. */
+		return 0;
+	}
+}
+
+static int64_t chan_deadline(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : chan_now_ms() + timeout_ms;
+}
+
+int cdt_chan_send_wait(cdt_chan *chan, const cdt_msg *msg, int timeout_ms)
+{
+	int64_t deadline = chan_deadline(timeout_ms);
+	int r;
+
+	if (!chan || !msg)
+		return -EINVAL;
+	/* A full queue drains as the peer reads; then the message fits. */
+	while ((r = cdt_chan_send(chan, msg)) == -ENOBUFS && chan->qhead) {
+		r = chan_poll(chan, POLLOUT, deadline);
+		if (r < 0)
+			return r;
+		r = cdt_chan_flush(chan);
+		if (r < 0 && r != -EAGAIN)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	while ((r = cdt_chan_flush(chan)) == -EAGAIN) {
+		r = chan_poll(chan, POLLOUT, deadline);
+		if (r < 0)
+			return r;
+	}
+	return r;
+}
+
+int cdt_chan_recv_wait(cdt_chan *chan, cdt_msg **ret_msg, int timeout_ms)
+{
+	int64_t deadline = chan_deadline(timeout_ms);
+	int r;
+
+	if (!chan || !ret_msg)
+		return -EINVAL;
+	/* Nothing to send and no deadline: one blocking recvmsg() per frame
+	 * instead of recvmsg(), poll(), recvmsg().  On an O_NONBLOCK socket
+	 * this returns -EAGAIN and the poll loop below takes over. */
+	if (timeout_ms < 0 && !chan->qhead) {
+		r = chan_recv(chan, ret_msg, true);
+		if (r != -EAGAIN)
+			return r;
+	}
+	while ((r = cdt_chan_recv(chan, ret_msg)) == -EAGAIN) {
+		/* Keep our own frames moving so two blocking peers cannot
+		 * wait on each other's full sockets. */
+		if (chan->qhead) {
+			r = cdt_chan_flush(chan);
+			if (r < 0 && r != -EAGAIN)
+				return r;
+		}
+		r = chan_poll(chan, chan->qhead ? POLLIN | POLLOUT : POLLIN, deadline);
+		if (r < 0)
+			return r;
+	}
+	return r;
+}
