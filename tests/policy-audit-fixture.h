@@ -30,6 +30,9 @@
 #include "audit.h"
 #include "policy.h"
 
+/* Each test uses some of these. */
+#define FIX_FN static __attribute__((unused))
+
 #define FIX_T0_US 1795677314000000 /* 2026-11-26T07:15:14Z */
 
 static const char fixture_policy[] =
@@ -56,7 +59,7 @@ static const char fixture_policy[] =
 	"    allow alarm.ack  id len 1..64 rate 5/s\n"
 	"}\n";
 
-static void fix_write_file(const char *path, const char *text)
+FIX_FN void fix_write_file(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
@@ -73,7 +76,7 @@ struct fix_writer {
 	int64_t t_us; /* time of the next record */
 };
 
-static void fix_open(struct fix_writer *fw, const char *log, const char *policy_path)
+FIX_FN void fix_open(struct fix_writer *fw, const char *log, const char *policy_path)
 {
 	memset(fw, 0, sizeof(*fw));
 	assert_int_equal(policy_compile_file(policy_path, stderr, &fw->p), 0);
@@ -83,14 +86,14 @@ static void fix_open(struct fix_writer *fw, const char *log, const char *policy_
 	fw->t_us = FIX_T0_US;
 }
 
-static void fix_close(struct fix_writer *fw)
+FIX_FN void fix_close(struct fix_writer *fw)
 {
 	audit_writer_free(fw->w);
 	policy_state_free(fw->st);
 	policy_free(fw->p);
 }
 
-static void fix_event(struct fix_writer *fw, struct audit_record rec)
+FIX_FN void fix_event(struct fix_writer *fw, struct audit_record rec)
 {
 	rec.time_us = fw->t_us;
 	if (rec.event == AUDIT_EV_START) {
@@ -103,7 +106,7 @@ static void fix_event(struct fix_writer *fw, struct audit_record rec)
 
 /* Decide and record one call as the broker does; the record's seq.  forge
  * records the opposite verdict (a broker bug or a forged record). */
-static uint64_t fix_call(struct fix_writer *fw, const char *layer, const char *method,
+FIX_FN uint64_t fix_call(struct fix_writer *fw, const char *layer, const char *method,
 			 const struct cdt_arg *args, size_t nargs, bool forge)
 {
 	struct policy_decision d;
@@ -152,7 +155,7 @@ static uint64_t fix_call(struct fix_writer *fw, const char *layer, const char *m
  * 90..110, pump run 0/1, denied safety writes, alarm acks A-1..., plus a
  * protocol violation and a seccomp kill.  forge_at: the call whose verdict
  * is recorded wrong (0: none); its seq goes to *ret_forged. */
-static void fix_traffic(struct fix_writer *fw, int calls, int forge_at, uint64_t *ret_forged)
+FIX_FN void fix_traffic(struct fix_writer *fw, int calls, int forge_at, uint64_t *ret_forged)
 {
 	char tag[64], id[32];
 	for (int i = 1; i <= calls; i++) {
@@ -211,7 +214,7 @@ static void fix_traffic(struct fix_writer *fw, int calls, int forge_at, uint64_t
 }
 
 /* A whole closed log: start, spawns, traffic, stop. */
-static void fix_log(const char *log, const char *policy_path, int calls, int forge_at,
+FIX_FN void fix_log(const char *log, const char *policy_path, int calls, int forge_at,
 		    uint64_t *ret_forged)
 {
 	struct fix_writer fw;
@@ -231,7 +234,7 @@ static const char *fix_bin;
 static char fix_out[1 << 20], fix_err[1 << 16];
 static long fix_maxrss_kb; /* of the last run */
 
-static void fix_slurp(int fd, char *buf, size_t cap)
+FIX_FN void fix_slurp(int fd, char *buf, size_t cap)
 {
 	lseek(fd, 0, SEEK_SET);
 	size_t n = 0;
@@ -243,7 +246,7 @@ static void fix_slurp(int fd, char *buf, size_t cap)
 }
 
 /* Run conduit-policy with a NULL-terminated argv (without argv[0]). */
-static int fix_runv(const char *const *args)
+FIX_FN int fix_runv(const char *const *args)
 {
 	const char *argv[64] = {fix_bin};
 	int n = 1;
@@ -273,7 +276,7 @@ static int fix_runv(const char *const *args)
 #define fix_run(...) fix_runv((const char *const[]){__VA_ARGS__, NULL})
 
 /* The unsigned number after "key": in fix_out, or -1. */
-static long long fix_json_num(const char *key)
+FIX_FN long long fix_json_num(const char *key)
 {
 	char pat[96];
 	snprintf(pat, sizeof(pat), "\"%s\":", key);
