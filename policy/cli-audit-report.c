@@ -28,14 +28,18 @@ void auditor_print_mismatch(const struct auditor *a, FILE *f, const struct misma
 		fprintf(f, ",\"policy_line\":%u}", m->got_line);
 		return;
 	}
-	fprintf(f, "%s:%" PRIu64 ": seq %" PRIu64 " %s %s: recorded %s (%s), ", a->logs[m->file],
-		m->line, m->seq, m->layer, m->method, audit_verdict_name(m->rec_v),
-		m->rec_rule[0] ? m->rec_rule : "no rule");
+	fprintf(f, "%s:%" PRIu64 ": seq %" PRIu64 " ", a->logs[m->file], m->line, m->seq);
+	cli_text(f, m->layer);
+	fputc(' ', f);
+	cli_text(f, m->method);
+	fprintf(f, ": recorded %s (", audit_verdict_name(m->rec_v));
+	cli_text(f, m->rec_rule[0] ? m->rec_rule : "no rule");
+	fputs("), ", f);
 	if (m->got_v)
 		fprintf(f, "the policy says %s (%s, line %u)\n", audit_verdict_name(m->got_v),
 			m->got_rule, m->got_line);
 	else
-		fprintf(f, "the policy has no layer '%s'\n", m->layer);
+		fputs("the policy has no such layer\n", f);
 }
 
 const char *auditor_result_name(int rc)
@@ -76,6 +80,8 @@ static void print_text(struct auditor *a, const struct audit_verify_result *res,
 	cli_time(a->last_us, t2);
 	const uint64_t *v = a->verdicts;
 	printf("conduit-policy audit: %s: %s\n", policy_file_name(a->p), auditor_result_name(rc));
+	if (a->follow)
+		secs = 0; /* the time spent waiting says nothing */
 	if (res->status == AUDIT_OK)
 		printf("  chain       ok: %" PRIu64 " records, seq %" PRIu64 "..%" PRIu64
 		       ", %" PRIu64 " lost, %" PRIu64 " torn lines closed\n",
@@ -102,7 +108,9 @@ static void print_text(struct auditor *a, const struct audit_verify_result *res,
 	       a->events[AUDIT_EV_RELOAD], a->events[AUDIT_EV_RELOAD_REJECTED],
 	       a->events[AUDIT_EV_ALARM], a->events[AUDIT_EV_GAP]);
 	printf("  rules       %zu of %zu never used\n", unused_count(a), policy_rule_count(a->p));
-	printf("  speed       %.0f records/s\n", secs > 0 ? (double)a->records / secs : 0.0);
+	if (!a->follow)
+		printf("  speed       %.0f records/s\n",
+		       secs > 0 ? (double)a->records / secs : 0.0);
 
 	if (a->mismatches) {
 		if (a->mismatches > MISMATCH_KEEP)
@@ -125,8 +133,10 @@ static void print_text(struct auditor *a, const struct audit_verify_result *res,
 		       s->name, s->decisions, s->verdicts[AUDIT_VERDICT_DENY], s->default_hits,
 		       s->verdicts[AUDIT_VERDICT_RATE_LIMITED],
 		       s->verdicts[AUDIT_VERDICT_COMPLAIN]);
-		for (size_t k = 0; k < s->ncls; k++)
-			printf(", %" PRIu64 " %s", s->cls[k].n, s->cls[k].name);
+		for (size_t k = 0; k < s->ncls; k++) {
+			printf(", %" PRIu64 " ", s->cls[k].n);
+			cli_text(stdout, s->cls[k].name);
+		}
 		if (s->cls_other)
 			printf(", %" PRIu64 " other", s->cls_other);
 		putchar('\n');

@@ -105,7 +105,7 @@ static void near_offer(struct auditor *a, const struct policy_rule *rule,
 		.frac = frac, .rule = rule, .cons = c, .file = file, .line = line, .seq = seq};
 	FILE *m = fmemopen(n->value, sizeof(n->value) - 1, "w");
 	if (m) {
-		arg_print(m, v);
+		cli_arg_print(m, v);
 		fclose(m);
 	}
 }
@@ -205,11 +205,48 @@ static void decision(struct auditor *a, const struct audit_record *rec, size_t f
 	snprintf(m->rec_rule, TEXT_CAP, "%s", rec->rule ? rec->rule : "");
 	snprintf(m->got_rule, TEXT_CAP, "%s", r > 0 ? d.rule_id : "");
 	if (a->follow) {
-		fputs(a->json ? "{\"mismatch\":" : "mismatch: ", stdout);
+		fputs(a->json ? "{\"mismatch\":" : "MISMATCH ", stdout);
 		auditor_print_mismatch(a, stdout, m);
 		fputs(a->json ? "}\n" : "", stdout);
 		fflush(stdout);
 	}
+}
+
+/* --follow: one line per violation, exit by signal and refused call, as
+ * it is read. */
+static void follow_line(const struct auditor *a, const struct audit_record *rec)
+{
+	const char *what = rec->event == AUDIT_EV_DECISION ? audit_verdict_name(rec->verdict)
+			   : rec->klass			   ? rec->klass
+			   : rec->signal		   ? rec->signal
+							   : "";
+	if (a->json) {
+		printf("{\"event\":{\"seq\":%" PRIu64 ",\"event\":\"%s\",\"layer\":", rec->seq,
+		       audit_event_name(rec->event));
+		json_string(stdout, rec->layer ? rec->layer : "",
+			    rec->layer ? strlen(rec->layer) : 0);
+		printf(",\"what\":");
+		json_string(stdout, what, strlen(what));
+		printf("}}\n");
+	} else {
+		printf("seq %" PRIu64 ": %s ", rec->seq, audit_event_name(rec->event));
+		cli_text(stdout, rec->layer ? rec->layer : "-");
+		putchar(' ');
+		cli_text(stdout, what);
+		if (rec->event == AUDIT_EV_DECISION) {
+			putchar(' ');
+			cli_text(stdout, rec->method);
+			for (size_t i = 0; i < rec->nargs; i++) {
+				putchar(' ');
+				cli_arg_print(stdout, &rec->args[i].arg);
+			}
+			fputs(" (", stdout);
+			cli_text(stdout, rec->rule ? rec->rule : "no rule");
+			putchar(')');
+		}
+		putchar('\n');
+	}
+	fflush(stdout);
 }
 
 static int on_record(const struct audit_record *rec, size_t file, uint64_t line, void *ud)
@@ -226,6 +263,8 @@ static int on_record(const struct audit_record *rec, size_t file, uint64_t line,
 	switch (rec->event) {
 	case AUDIT_EV_DECISION:
 		decision(a, rec, file, line);
+		if (a->follow && rec->verdict != AUDIT_VERDICT_ALLOW)
+			follow_line(a, rec);
 		return 0;
 	case AUDIT_EV_VIOLATION:
 		count_class(layer_of(a, rec->layer), "", rec->klass);

@@ -45,6 +45,13 @@ void replay_fini(struct replay *r);
 int replay_record(struct replay *r, const struct audit_record *rec, struct policy_decision *ret_d,
 		  enum audit_verdict *ret_v);
 
+/* Text from a log for a terminal: a log may be forged, so every byte that
+ * is not printable ASCII (escapes, C1 controls, bidi marks) is shown as
+ * \xHH; strings are cut after CLI_VALUE_SHOWN bytes. */
+#define CLI_VALUE_SHOWN 80
+void cli_text(FILE *f, const char *s);
+void cli_arg_print(FILE *f, const struct cdt_arg *a);
+
 /* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" */
 void cli_time(int64_t us, char buf[64]);
 /* Compile path with diagnostics on stderr; EXIT_OK or EXIT_INVALID. */

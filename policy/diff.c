@@ -212,11 +212,13 @@ static int on_record(const struct audit_record *rec, size_t file, uint64_t line,
 		       os, ro > 0 ? od.rule_id : "", ns, rn > 0 ? nd.rule_id : "");
 		return 0;
 	}
-	printf("  %s:%" PRIu64 ": seq %" PRIu64 " %s %s", ld->logs[file], line, rec->seq,
-	       rec->layer, rec->method);
+	printf("  %s:%" PRIu64 ": seq %" PRIu64 " ", ld->logs[file], line, rec->seq);
+	cli_text(stdout, rec->layer);
+	putchar(' ');
+	cli_text(stdout, rec->method);
 	for (size_t i = 0; i < rec->nargs; i++) {
 		putchar(' ');
-		arg_print(stdout, &rec->args[i].arg);
+		cli_arg_print(stdout, &rec->args[i].arg);
 	}
 	printf(": %s (%s) -> %s (%s)\n", os, ro > 0 ? od.rule_id : "-", ns,
 	       rn > 0 ? nd.rule_id : "-");

@@ -43,6 +43,31 @@ static struct method *method_get(struct learner *l, const char *layer, const cha
 	return m;
 }
 
+/* C1 controls and bidirectional overrides: valid UTF-8 that would make a
+ * proposed rule read differently on a terminal than what it matches. */
+static bool str_deceptive(const char *p, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f)
+			return true;
+		if (i + 2 < len && u[i] == 0xe2 &&
+		    ((u[i + 1] == 0x80 && u[i + 2] >= 0xaa && u[i + 2] <= 0xae) ||
+		     (u[i + 1] == 0x81 && u[i + 2] >= 0xa6 && u[i + 2] <= 0xa9)))
+			return true;
+	}
+	return false;
+}
+
+/* Only what the language can spell, and the log kept whole. */
+static bool str_spellable(const struct audit_arg *a)
+{
+	const char *p = a->arg.v.str.ptr;
+	size_t len = a->arg.v.str.len;
+	return a->arg.type == CDT_TYPE_STRING && !a->not_utf8 && !a->truncated &&
+	       !memchr(p, '\0', len) && len <= POLICY_TOKEN_MAX && !str_deceptive(p, len);
+}
+
 /* Pass 1: per string argument, how many calls carry it and how many
  * distinct values it takes (a set of hashes, capped at LEARN_KEYS_MAX). */
 static int pass1(struct learner *l, struct method *m, const struct audit_record *rec)
@@ -50,7 +75,7 @@ static int pass1(struct learner *l, struct method *m, const struct audit_record 
 	m->calls++;
 	for (size_t i = 0; i < rec->nargs; i++) {
 		const struct audit_arg *a = &rec->args[i];
-		if (a->arg.type != CDT_TYPE_STRING || a->not_utf8 || a->truncated)
+		if (!str_spellable(a))
 			continue;
 		struct key_cand *c = NULL;
 		for (size_t k = 0; k < m->ncand && !c; k++)
@@ -187,8 +212,7 @@ static int str_seen(struct argstat *s, const struct audit_arg *a)
 {
 	const char *p = a->arg.v.str.ptr;
 	size_t len = a->arg.v.str.len;
-	/* Only what the language can spell and the log kept whole. */
-	if (a->not_utf8 || a->truncated || memchr(p, '\0', len) || len > POLICY_TOKEN_MAX) {
+	if (!str_spellable(a)) {
 		s->str_bad = true;
 		return 0;
 	}

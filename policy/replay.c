@@ -103,3 +103,31 @@ int cli_compile(const char *path, struct policy **ret)
 	}
 	return EXIT_OK;
 }
+
+void cli_text(FILE *f, const char *s)
+{
+	for (const unsigned char *u = (const unsigned char *)s; u && *u; u++)
+		if (*u < 0x20 || *u >= 0x7f || *u == '\\')
+			fprintf(f, "\\x%02x", *u);
+		else
+			fputc(*u, f);
+}
+
+void cli_arg_print(FILE *f, const struct cdt_arg *a)
+{
+	if (a->type != CDT_TYPE_STRING) {
+		arg_print(f, a);
+		return;
+	}
+	fprintf(f, "%s=\"", a->name);
+	for (size_t i = 0; i < a->v.str.len && i < CLI_VALUE_SHOWN; i++) {
+		unsigned char c = (unsigned char)a->v.str.ptr[i];
+		if (c < 0x20 || c >= 0x7f || c == '\\' || c == '"')
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+	if (a->v.str.len > CLI_VALUE_SHOWN)
+		fprintf(f, "...(%zu bytes)", a->v.str.len);
+	fputc('"', f);
+}

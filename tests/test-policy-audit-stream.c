@@ -25,10 +25,10 @@ static void big_log(const char *log, const char *pol, size_t bytes)
 	for (int i = 0; (size_t)st.st_size < bytes; i++) {
 		fw.t_us += 100000;
 		snprintf(tag, sizeof(tag), "plant.tank.t%d", i % 12);
-		struct cdt_arg a[] = {{.name = "note", .type = CDT_TYPE_STRING,
-				       .v.str = {note, sizeof(note)}},
-				      STR("tag", tag),
-				      I64("value", 80 + i % 41)};
+		struct cdt_arg a[] = {
+			{.name = "note", .type = CDT_TYPE_STRING, .v.str = {note, sizeof(note)}},
+			STR("tag", tag),
+			I64("value", 80 + i % 41)};
 		fix_call(&fw, "ui", i % 2 ? "tag.read" : "tag.write", a, i % 2 ? 2 : 3, false);
 		if (i % 1024 == 0)
 			assert_int_equal(stat(log, &st), 0);

@@ -315,20 +315,24 @@ static void test_follow_partial(void **state)
 		_exit(127);
 	}
 	close(p[1]);
+	static char buf[1 << 16];
+	size_t len = 0;
+	/* Caught up once the safety write's denial is shown. */
+	bool caught_up = wait_for(p[0], buf, sizeof(buf), &len, "seq 5: decision ui deny");
 	/* Half a line is waited for, not reported torn, while following. */
 	int fd = open(logp, O_WRONLY | O_APPEND | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "{\"seq\":", 7), 7);
 	close(fd);
-	static char buf[1 << 16];
-	size_t len = 0;
 	struct pollfd pf = {.fd = p[0], .events = POLLIN};
-	assert_int_equal(poll(&pf, 1, 300), 0); /* nothing printed for it */
+	bool quiet = poll(&pf, 1, 300) == 0; /* nothing printed for it */
 	kill(pid, SIGTERM);
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	wait_for(p[0], buf, sizeof(buf), &len, "\nby layer:");
 	close(p[0]);
+	assert_true(caught_up);
+	assert_true(quiet);
 	/* Stopped on a partial last line: now it is a torn tail. */
 	assert_int_equal(WEXITSTATUS(status), 7);
 	assert_non_null(strstr(buf, "torn at"));
