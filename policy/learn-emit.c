@@ -174,6 +174,18 @@ static void print_int(FILE *f, __int128 v)
 		fprintf(f, "%" PRIu64, (uint64_t)v);
 }
 
+/* The shortest decimal that reads back as exactly d. */
+static void print_double(FILE *f, double d)
+{
+	char buf[40];
+	for (int prec = 6; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	fputs(buf, f);
+}
+
 __attribute__((format(printf, 2, 3))) static void flag(FILE *fl, const char *fmt, ...)
 {
 	va_list ap;
@@ -234,10 +246,10 @@ static void num_constraint(FILE *f, FILE *fl, const struct argstat *a)
 		nlo = 0;
 	fprintf(f, " %s ", a->name);
 	if (!isinf(nlo))
-		fprintf(f, "%.17g", nlo);
+		print_double(f, nlo);
 	fputs("..", f);
 	if (!isinf(nhi))
-		fprintf(f, "%.17g", nhi);
+		print_double(f, nhi);
 }
 
 static void arg_constraint(FILE *f, FILE *fl, const struct group *g, const struct argstat *a)

@@ -7,6 +7,7 @@
  * learned policy allows what it learned from), diff.
  * usage: test-policy-audit CONDUIT-POLICY
  */
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -125,6 +126,18 @@ static void test_nasty_args(void **state)
 	assert_int_equal(fix_json_num("mismatch_count"), 0);
 	assert_int_equal(fix_json_num("not_replayable"), 1);
 	assert_int_equal(fix_json_num("decisions"), 6);
+
+	/* Shown to a terminal, a forged log's bytes are escaped, never raw. */
+	static char text[4096];
+	snprintf(text, sizeof(text), "%s", fixture_policy);
+	memcpy(strstr(text, "tag \"plant.*\""), "tag \"xlant.*\"", 13);
+	fix_write_file(tmp, text);
+	assert_int_equal(fix_run("diff", pol, tmp, "--log", logp), 8);
+	assert_non_null(strstr(fix_out, "tag=\"plant.\\x1b[2J\": allow (ui#2) -> deny"));
+	assert_non_null(strstr(fix_out, "tag=\"plant.a\\x0ab\""));
+	assert_non_null(strstr(fix_out, "...(1024 bytes)"));
+	for (const char *c = fix_out; *c; c++)
+		assert_true((*c >= 0x20 && *c < 0x7f) || *c == '\n');
 }
 
 /* ---- the mutation test, through the CLI ---- */
@@ -434,6 +447,48 @@ static void test_learn_base(void **state)
 	assert_int_equal(fix_run("check", out), 0);
 }
 
+static void test_learn_types(void **state)
+{
+	(void)state;
+	setup_paths("types");
+	/* commissioning: io in complain mode, every call recorded as complain */
+	static char text[4096];
+	snprintf(text, sizeof(text), "%s", fixture_policy);
+	char *io = strstr(text, "    allow conduit.ping\n");
+	memmove(io + 8, io, strlen(io) + 1);
+	memcpy(io, "    log\n", 8);
+	fix_write_file(tmp, text);
+	struct fix_writer fw;
+	fix_open(&fw, logp, tmp);
+	fix_event(&fw, (struct audit_record){.event = AUDIT_EV_START});
+	static const uint8_t blob[5] = {1, 2, 3, 4, 5};
+	for (int i = 0; i < 11; i++) {
+		fw.t_us += 1000000;
+		struct cdt_arg w[] = {STR("tag", "plant.dosing.naoh_sp"),
+				      F64("value", 1.5 + i / 10.0)};
+		fix_call(&fw, "io", "tag.write", w, 2, false);
+		struct cdt_arg n[] = {STR("tag", "plant.flow"), F64("value", i == 3 ? NAN : 2.0)};
+		fix_call(&fw, "io", "tag.write", n, 2, false);
+		struct cdt_arg a[] = {{.name = "blob",
+				       .type = CDT_TYPE_BYTES,
+				       .v.bytes = {blob, (size_t)(3 + i % 3)}},
+				      {.name = "force", .type = CDT_TYPE_BOOL, .v.b = true},
+				      STR("id", "A-1"),
+				      I64("level", -5 - i)};
+		fix_call(&fw, "io", "alarm.ack", a, 4, false);
+	}
+	fix_close(&fw);
+	assert_int_equal(fix_run("learn", logp), 0);
+	/* 1.5..2.5 widened by 0.1 each side, in the shortest exact spelling */
+	assert_non_null(strstr(fix_out, "tag \"plant.dosing.naoh_sp\" value 1.4..2.6 rate 2/s"));
+	assert_non_null(strstr(fix_out,
+			       "# value: NaN seen, which no range admits: not "
+			       "constrained\n    allow tag.write tag \"plant.flow\" rate 2/s"));
+	/* negative integers -15..-5: margin 1 each side, may go below 0 */
+	assert_non_null(strstr(fix_out, "allow alarm.ack id \"A-1\" blob len 3..5 force true "
+					"level -16..-4 rate 2/s"));
+}
+
 /* ---- diff ---- */
 
 static void test_diff(void **state)
@@ -514,8 +569,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_torn),	       cmocka_unit_test(test_nasty_args),
 		cmocka_unit_test(test_cli_mutations),  cmocka_unit_test(test_follow),
 		cmocka_unit_test(test_follow_partial), cmocka_unit_test(test_learn),
-		cmocka_unit_test(test_learn_base),     cmocka_unit_test(test_diff),
-		cmocka_unit_test(test_usage),
+		cmocka_unit_test(test_learn_base),     cmocka_unit_test(test_learn_types),
+		cmocka_unit_test(test_diff),	       cmocka_unit_test(test_usage),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	char cmd[128];
