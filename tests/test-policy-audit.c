@@ -453,10 +453,10 @@ static void test_learn_types(void **state)
 	setup_paths("types");
 	/* commissioning: io in complain mode, every call recorded as complain */
 	static char text[4096];
-	snprintf(text, sizeof(text), "%s", fixture_policy);
-	char *io = strstr(text, "    allow conduit.ping\n");
-	memmove(io + 8, io, strlen(io) + 1);
-	memcpy(io, "    log\n", 8);
+	const char *io = strstr(fixture_policy, "    allow conduit.ping\n");
+	assert_non_null(io);
+	int off = io ? (int)(io - fixture_policy) : 0;
+	snprintf(text, sizeof(text), "%.*s    log\n%s", off, fixture_policy, fixture_policy + off);
 	fix_write_file(tmp, text);
 	struct fix_writer fw;
 	fix_open(&fw, logp, tmp);
