@@ -380,6 +380,8 @@ int learn_fold(struct learner *l)
 		if (fold_siblings(m) < 0)
 			return -ENOMEM;
 		qsort(m->groups, m->ngroups, sizeof(*m->groups), group_cmp);
+		if (m->slots && learn_reindex(m) < 0)
+			return -ENOMEM;
 	}
 	return 0;
 }

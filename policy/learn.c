@@ -123,13 +123,61 @@ static void pick_key(struct method *m)
 	m->key_overflow = best >= LEARN_KEYS_MAX;
 }
 
-static struct group *group_get(struct method *m, const char *key, size_t len)
+/* Literal key groups are found through an open-addressing table of group
+ * index + 1 (GROUP_SLOTS, over twice LEARN_KEYS_MAX), so a method with
+ * thousands of tags costs a hash per call, not a scan. */
+#define GROUP_SLOTS (4u * LEARN_KEYS_MAX)
+
+static struct group *slot_find(struct method *m, const char *key, size_t len, size_t *ret_slot)
 {
+	size_t mask = GROUP_SLOTS - 1;
+	for (size_t s = policy_hash(key, len) & mask, n = 0; n < GROUP_SLOTS;
+	     s = (s + 1) & mask, n++) {
+		if (!m->slots[s]) {
+			*ret_slot = s;
+			return NULL;
+		}
+		struct group *g = &m->groups[m->slots[s] - 1];
+		if (!g->dead && !g->glob && g->keylen == len && memcmp(g->key, key, len) == 0)
+			return g;
+	}
+	*ret_slot = GROUP_SLOTS; /* full */
+	return NULL;
+}
+
+/* Index every live literal group again (groups moved: folding, sorting). */
+int learn_reindex(struct method *m)
+{
+	if (!m->slots && !(m->slots = calloc(GROUP_SLOTS, sizeof(uint32_t))))
+		return -ENOMEM;
+	memset(m->slots, 0, GROUP_SLOTS * sizeof(uint32_t));
 	for (size_t i = 0; i < m->ngroups; i++) {
 		struct group *g = &m->groups[i];
-		if ((!key && !g->key) ||
-		    (key && g->key && g->keylen == len && memcmp(g->key, key, len) == 0))
+		size_t s;
+		if (g->dead || g->glob || !g->key)
+			continue;
+		if (slot_find(m, g->key, g->keylen, &s) || s == GROUP_SLOTS)
+			return -ENOBUFS;
+		m->slots[s] = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+static struct group *group_get(struct method *m, const char *key, size_t len)
+{
+	size_t slot = 0;
+	if (!key) {
+		for (size_t i = 0; i < m->ngroups; i++)
+			if (!m->groups[i].key)
+				return &m->groups[i];
+	} else {
+		if (!m->slots && learn_reindex(m) < 0)
+			return NULL;
+		struct group *g = slot_find(m, key, len, &slot);
+		if (g)
 			return g;
+		if (slot == GROUP_SLOTS)
+			return NULL;
 	}
 	if (m->ngroups == m->gcap) {
 		size_t cap = m->gcap ? 2 * m->gcap : 8;
@@ -147,6 +195,7 @@ static struct group *group_get(struct method *m, const char *key, size_t len)
 		memcpy(g->key, key, len);
 		g->key[len] = '\0';
 		g->keylen = len;
+		m->slots[slot] = (uint32_t)m->ngroups + 1;
 	}
 	m->ngroups++;
 	return g;
@@ -289,6 +338,13 @@ static int group_call(struct group *g, const struct audit_record *rec, const cha
 /* The final group of a call: its literal, else the glob it was folded in. */
 static struct group *group_final(struct method *m, const char *kv, size_t klen)
 {
+	if (kv) {
+		size_t slot;
+		struct group *g = m->slots ? slot_find(m, kv, klen, &slot) : NULL;
+		if (g)
+			return g;
+	}
+	/* Not a literal: no key, or folded into a glob (few of those). */
 	size_t pl = kv ? learn_sibling_prefix(kv, klen) : 0;
 	for (size_t i = 0; i < m->ngroups; i++) {
 		struct group *g = &m->groups[i];
@@ -296,9 +352,7 @@ static struct group *group_final(struct method *m, const char *kv, size_t klen)
 			continue;
 		if (!kv && !g->key)
 			return g;
-		if (kv && g->key && !g->glob && g->keylen == klen && memcmp(g->key, kv, klen) == 0)
-			return g;
-		if (kv && g->key && g->glob && g->keylen == pl && memcmp(g->key, kv, pl) == 0)
+		if (kv && pl && g->glob && g->keylen == pl && memcmp(g->key, kv, pl) == 0)
 			return g;
 	}
 	return NULL;
@@ -401,6 +455,7 @@ void learn_fini(struct learner *l)
 			free(g->args);
 		}
 		free(m->groups);
+		free(m->slots);
 	}
 	free(l->methods);
 	replay_fini(&l->base_rp);

@@ -68,6 +68,7 @@ struct method {
 	bool key_overflow;
 	struct group *groups;
 	size_t ngroups, gcap;
+	uint32_t *slots; /* literal key groups, by hash (learn.c) */
 };
 
 struct learner {
@@ -83,6 +84,8 @@ int learn_run(struct learner *l, const char *const *logs, size_t nlogs,
 	      struct audit_verify_result *ret);
 void learn_fini(struct learner *l);
 const char *learn_type_name(unsigned bit);
+/* Rebuild m's index of literal key groups after they moved. */
+int learn_reindex(struct method *m);
 /* Fold siblings into globs and sort (learn_run calls it before the pass
  * that counts each final group's peak). */
 int learn_fold(struct learner *l);
