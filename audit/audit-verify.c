@@ -29,6 +29,9 @@ struct lines {
 	size_t cap, start, end, line_max;
 	bool eof;
 	uint64_t lineno;
+	/* Set while reading the last file for audit_verify_opts.on_eof. */
+	int (*on_eof)(void *userdata);
+	void *userdata;
 };
 
 /* Next line (without its newline) in *ret / *ret_len; the byte after it is
@@ -66,6 +69,13 @@ static int lines_next(struct lines *ls, const char **ret, size_t *ret_len)
 			continue;
 		if (n < 0)
 			return -errno;
+		if (n == 0 && ls->on_eof) {
+			int w = ls->on_eof(ls->userdata);
+			if (w < 0)
+				return w;
+			if (w > 0)
+				continue;
+		}
 		if (n == 0)
 			ls->eof = true;
 		ls->end += (size_t)n;
@@ -129,6 +139,8 @@ static void seq_later(struct verifier *v, uint64_t want, uint64_t seen, bool *re
 	size_t len;
 	int k;
 	*ret_want = *ret_seen = false;
+	/* The verdict stands on what is there now: never wait on this path. */
+	v->ls.on_eof = NULL;
 	while ((k = lines_next(&v->ls, &line, &len)) != L_EOF && k >= 0) {
 		/* The error is already found; only its kind is at stake, so
 		 * the leading sequence number is enough. */
@@ -327,6 +339,8 @@ static int verify_run(const int *fds, const char *const *paths, size_t n,
 	}
 	for (size_t i = 0; i < n && !v.done; i++) {
 		v.file = i;
+		v.ls.on_eof = i + 1 == n ? v.opts->on_eof : NULL;
+		v.ls.userdata = v.opts->userdata;
 		int fd = fds ? fds[i] : open(paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (fd < 0) {
 			r = -errno;

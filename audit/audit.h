@@ -195,6 +195,11 @@ struct audit_verify_opts {
 	int (*on_record)(const struct audit_record *rec, size_t file, uint64_t line,
 			 void *userdata);
 	void *userdata;
+	/* Following a live log: called when the last file has no more data
+	 * (a partial last line waits too).  Return > 0 after waiting to read
+	 * again, 0 to end the run there, negative to stop with that error.
+	 * NULL: the end of the file is the end of the log. */
+	int (*on_eof)(void *userdata);
 };
 
 struct audit_verify_result {

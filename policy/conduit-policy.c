@@ -9,16 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config.h"
-#include "policy-int.h"
-
-enum {
-	EXIT_OK = 0,
-	EXIT_INVALID = 1, /* the policy was rejected */
-	EXIT_USAGE = 2,
-	EXIT_WARNINGS = 3, /* check: valid, with warnings */
-	EXIT_VERDICT = 4,  /* test: an expectation failed; explain: not allowed */
-};
 
 struct out {
 	bool json;
@@ -246,15 +238,30 @@ static void usage(FILE *f)
 	      "       conduit-policy [--format text|json] test FILE\n"
 	      "       conduit-policy [--format text|json] explain FILE LAYER [METHOD "
 	      "[NAME=VALUE...]]\n"
+	      "       conduit-policy [--format text|json] [--follow] [--closed] audit POLICY "
+	      "LOG...\n"
+	      "       conduit-policy [--format text|json] learn [--base POLICY] LOG...\n"
+	      "       conduit-policy [--format text|json] diff OLD NEW [--log LOG]...\n"
 	      "       conduit-policy --help | --version\n"
 	      "\n"
 	      "  check    validate FILE and lint it\n"
 	      "  test     run FILE's expect lines\n"
 	      "  explain  what LAYER may do, or the verdict on one call and the deciding rule\n"
+	      "  audit    verify the logs' hash chain, decide every recorded call again and\n"
+	      "           report mismatches, violations, unused rules, calls near a limit;\n"
+	      "           --follow keeps reading the last log until SIGINT/SIGTERM;\n"
+	      "           --closed: the log must end with its stop record\n"
+	      "  learn    propose least-privilege rules for the recorded calls, as a policy\n"
+	      "           fragment or as a diff against --base (prints only, writes nothing)\n"
+	      "  diff     rules added, removed, widened, narrowed from OLD to NEW; with\n"
+	      "           --log, the recorded calls whose verdict would change\n"
 	      "\n"
 	      "exit: 0 ok, 1 policy rejected, 2 usage or system error, 3 valid with warnings "
 	      "(check),\n"
-	      "      4 an expectation failed (test) or the call is not allowed (explain)\n"
+	      "      4 an expectation failed (test) or the call is not allowed (explain),\n"
+	      "      5 audit: log tampered (chain or sequence broken), 6 audit: a recorded\n"
+	      "      verdict differs from the policy's, 7 audit: torn tail only (crash),\n"
+	      "      8 diff: the rules differ\n"
 	      "See conduit-policy(1) and conduit.policy(5).\n",
 	      f);
 }
@@ -263,9 +270,15 @@ int main(int argc, char **argv)
 {
 	struct out o = {0};
 	char **pos = calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
-	int npos = 0;
-	if (!pos)
+	const char **logs = calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
+	const char *base = NULL;
+	int npos = 0, nlogs = 0;
+	bool follow = false, closed = false;
+	if (!pos || !logs) {
+		free(pos);
+		free(logs);
 		return EXIT_USAGE;
+	}
 	bool opts_done = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -278,11 +291,21 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
 			free(pos);
+			free(logs);
 			return EXIT_OK;
 		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
 			printf("conduit-policy %s (policy language version 1)\n", CONDUIT_VERSION);
 			free(pos);
+			free(logs);
 			return EXIT_OK;
+		} else if (strcmp(a, "--follow") == 0) {
+			follow = true;
+		} else if (strcmp(a, "--closed") == 0) {
+			closed = true;
+		} else if (strcmp(a, "--base") == 0 && i + 1 < argc) {
+			base = argv[++i];
+		} else if (strcmp(a, "--log") == 0 && i + 1 < argc) {
+			logs[nlogs++] = argv[++i];
 		} else if (strcmp(a, "--format") == 0 || strncmp(a, "--format=", 9) == 0) {
 			const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : "");
 			if (strcmp(v, "json") == 0)
@@ -292,12 +315,14 @@ int main(int argc, char **argv)
 			else {
 				fprintf(stderr, "conduit-policy: --format takes text or json\n");
 				free(pos);
+				free(logs);
 				return EXIT_USAGE;
 			}
 		} else {
 			fprintf(stderr, "conduit-policy: unknown option '%s'\n", a);
 			usage(stderr);
 			free(pos);
+			free(logs);
 			return EXIT_USAGE;
 		}
 	}
@@ -309,9 +334,19 @@ int main(int argc, char **argv)
 	else if (npos >= 3 && strcmp(pos[0], "explain") == 0)
 		rc = cmd_explain(&o, pos[1], pos[2], npos > 3 ? pos[3] : NULL, pos + 4,
 				 npos > 4 ? npos - 4 : 0);
-	else
+	else if (npos >= 3 && strcmp(pos[0], "audit") == 0 && !base && !nlogs)
+		rc = cmd_audit(o.json, follow, closed, pos[1], (const char *const *)pos + 2,
+			       (size_t)npos - 2);
+	else if (npos >= 2 && strcmp(pos[0], "learn") == 0 && !follow && !closed && !nlogs)
+		rc = cmd_learn(o.json, base, (const char *const *)pos + 1, (size_t)npos - 1);
+	else if (npos >= 3 && strcmp(pos[0], "diff") == 0 && !follow && !closed && !base) {
+		for (int i = 3; i < npos; i++)
+			logs[nlogs++] = pos[i];
+		rc = cmd_diff(o.json, pos[1], pos[2], logs, (size_t)nlogs);
+	} else
 		usage(stderr);
 	free(pos);
+	free(logs);
 	out_close_diags(&o);
 	free(o.diag_buf);
 	fflush(stdout);

@@ -85,7 +85,7 @@ void num_print(FILE *f, const struct policy_num *n)
 }
 
 /* A string as the language writes it: quoted, escapes for what must be. */
-static void quoted(FILE *f, const char *s, size_t len, bool literal)
+void str_quote_print(FILE *f, const char *s, size_t len, bool literal)
 {
 	fputc('"', f);
 	for (size_t i = 0; i < len; i++) {
@@ -121,7 +121,7 @@ void cons_print(FILE *f, const struct policy_cons *c)
 	switch (c->kind) {
 	case POLICY_CONS_GLOB:
 		fputs(c->u.glob.literal ? "is " : "matches ", f);
-		quoted(f, c->u.glob.pat, c->u.glob.len, c->u.glob.literal);
+		str_quote_print(f, c->u.glob.pat, c->u.glob.len, c->u.glob.literal);
 		break;
 	case POLICY_CONS_RANGE:
 		if (policy_num_cmp(&c->u.range.lo, &c->u.range.hi) == 0) {
@@ -146,7 +146,8 @@ void cons_print(FILE *f, const struct policy_cons *c)
 		for (size_t i = 0; i < c->u.strs.n; i++) {
 			if (i)
 				fputs(", ", f);
-			quoted(f, c->u.strs.v[i].pat, c->u.strs.v[i].len, c->u.strs.v[i].literal);
+			str_quote_print(f, c->u.strs.v[i].pat, c->u.strs.v[i].len,
+					c->u.strs.v[i].literal);
 		}
 		fputc('}', f);
 		break;
@@ -183,7 +184,7 @@ void arg_print(FILE *f, const struct cdt_arg *a)
 			fprintf(f, "%.17g", a->v.d);
 		break;
 	case CDT_TYPE_STRING:
-		quoted(f, a->v.str.ptr, a->v.str.len, true);
+		str_quote_print(f, a->v.str.ptr, a->v.str.len, true);
 		break;
 	case CDT_TYPE_BYTES:
 		fprintf(f, "<%zu bytes>", a->v.bytes.len);

@@ -172,5 +172,8 @@ void json_string(FILE *f, const char *s, size_t len);
 void num_print(FILE *f, const struct policy_num *n);
 void cons_print(FILE *f, const struct policy_cons *c);
 void arg_print(FILE *f, const struct cdt_arg *a);
+/* A string as the language writes it (quoted, escaped); literal: also
+ * quote the glob metacharacters. */
+void str_quote_print(FILE *f, const char *s, size_t len, bool literal);
 
 #endif
