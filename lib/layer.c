@@ -85,8 +85,13 @@ int layer_send(cdt_layer *layer, const cdt_msg *msg)
 		if (arg.name[0] == '_')
 			return -EINVAL;
 	r = cdt_chan_send(layer->chan, msg);
-	if (r < 0 && layer->chan->err)
+	if (r < 0 && layer->chan->err) {
+		/* The broker went away without a FIN: report it as the
+		 * receive side does, whichever direction noticed first. */
+		if (r == -ECONNRESET || r == -EPIPE)
+			r = -CDT_E_EOF;
 		return layer_fail(layer, r);
+	}
 	return r;
 }
 
