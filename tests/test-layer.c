@@ -16,6 +16,7 @@
 
 #include "chan-util.h"
 #include "conduit/conduit.h"
+#include "layer.h"
 
 #define WAIT_MS 10000 /* generous: only a hang would reach it */
 
@@ -698,6 +699,139 @@ static void test_free_cancels(void **state)
 	cdt_layer_free(NULL);
 }
 
+/* ---- limits, at max and max + 1 ---- */
+
+static void test_limit_pending(void **state)
+{
+	(void)state;
+	struct fake f;
+	fake_up(&f);
+	cdt_msg *c = msg_new(CDT_KIND_CALL, 1, "x.echo");
+	async_count = 0;
+	for (unsigned i = 0; i < LAYER_PENDING_MAX; i++) {
+		assert_int_equal(cdt_layer_call_async(f.layer, c, on_async, (void *)(intptr_t)0),
+				 0);
+		cdt_msg_free(broker_recv(&f)); /* keep the socket from filling */
+	}
+	assert_int_equal(cdt_layer_call_async(f.layer, c, on_async, (void *)(intptr_t)0), -EBUSY);
+	cdt_msg *reply = NULL;
+	assert_int_equal(cdt_layer_call(f.layer, c, 0, &reply), -EBUSY);
+	/* One answer frees one slot. */
+	broker_send(&f, msg_new(CDT_KIND_REPLY, 1, NULL));
+	assert_int_equal(cdt_layer_dispatch(f.layer), 1);
+	assert_int_equal(async_count, 1);
+	assert_int_equal(cdt_layer_call_async(f.layer, c, on_async, (void *)(intptr_t)0), 0);
+	cdt_msg *in = broker_recv(&f);
+	assert_int_equal(cdt_msg_call_id(in),
+			 LAYER_PENDING_MAX + 1); /* 1 is free again, ids count on */
+	cdt_msg_free(in);
+	cdt_msg_free(c);
+	fake_down(&f);
+	assert_int_equal(async_count, 1 + LAYER_PENDING_MAX);
+}
+
+static cdt_msg *kept_calls[LAYER_INCOMING_MAX];
+static size_t nkept_calls;
+
+static void on_keep(cdt_layer *layer, cdt_msg *call, void *userdata)
+{
+	(void)layer;
+	(void)userdata;
+	kept_calls[nkept_calls++] = call;
+}
+
+static void test_limit_incoming(void **state)
+{
+	(void)state;
+	struct fake f;
+	fake_up(&f);
+	assert_int_equal(cdt_layer_serve(f.layer, "hello.slow", on_keep, NULL), 0);
+	nkept_calls = 0;
+	for (unsigned i = 1; i <= LAYER_INCOMING_MAX + 1; i++) {
+		broker_send(&f, msg_new(CDT_KIND_CALL, i, "hello.slow"));
+		assert_int_equal(cdt_layer_dispatch(f.layer), 1);
+	}
+	/* The one past the limit is answered busy by the library. */
+	assert_int_equal(nkept_calls, LAYER_INCOMING_MAX);
+	cdt_msg *r = broker_recv(&f);
+	assert_int_equal(cdt_msg_call_id(r), LAYER_INCOMING_MAX + 1);
+	assert_string_equal(cdt_msg_name(r), "conduit.busy");
+	cdt_msg_free(r);
+	for (size_t i = 0; i < nkept_calls; i++) {
+		assert_int_equal(cdt_layer_reply(f.layer, kept_calls[i], NULL), 0);
+		cdt_msg_free(kept_calls[i]);
+		cdt_msg_free(broker_recv(&f));
+	}
+	fake_down(&f);
+}
+
+struct flood {
+	struct fake *f;
+	unsigned events;
+	int ok;
+};
+
+/* Answer the call only after `events` events. */
+static void *broker_flood(void *arg)
+{
+	struct flood *fl = arg;
+	cdt_msg *call = NULL, *m = NULL;
+
+	if (cdt_chan_recv_wait(fl->f->broker, &call, WAIT_MS) < 0)
+		goto out;
+	for (unsigned i = 0; i < fl->events; i++) {
+		if (cdt_msg_new(CDT_KIND_EVENT, 0, "clock.tick", &m) < 0 ||
+		    cdt_msg_add_string(m, "_publisher", "clock", 5) < 0 ||
+		    cdt_chan_send_wait(fl->f->broker, m, WAIT_MS) < 0)
+			goto out;
+		cdt_msg_free(m);
+		m = NULL;
+	}
+	if (cdt_msg_new(CDT_KIND_REPLY, cdt_msg_call_id(call), NULL, &m) < 0)
+		goto out;
+	/* Past the limit the layer stops reading: the reply may not fit. */
+	(void)!cdt_chan_send_wait(fl->f->broker, m, 200);
+	fl->ok = 1;
+out:
+	cdt_msg_free(call);
+	cdt_msg_free(m);
+	return NULL;
+}
+
+static void test_limit_queue(void **state)
+{
+	(void)state;
+	for (unsigned extra = 0; extra <= 1; extra++) {
+		struct fake f;
+		struct flood fl = {.f = &f, .events = LAYER_QUEUE_MAX + extra};
+		cdt_msg *reply = NULL;
+		pthread_t t;
+		fake_up(&f);
+		assert_int_equal(cdt_layer_subscribe(f.layer, "clock.tick", on_tick, &events_seen),
+				 0);
+		cdt_msg_free(broker_recv(&f));
+		cdt_msg *c = msg_new(CDT_KIND_CALL, 1, "x.echo");
+		assert_int_equal(pthread_create(&t, NULL, broker_flood, &fl), 0);
+		int r = cdt_layer_call(f.layer, c, WAIT_MS, &reply);
+		if (extra) {
+			assert_int_equal(r, -ENOBUFS);
+			assert_int_equal(cdt_layer_error(f.layer), -ENOBUFS);
+		} else {
+			assert_int_equal(r, 0);
+			cdt_msg_free(reply);
+		}
+		/* Let the thread finish before the channel goes. */
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(fl.ok, 1);
+		events_seen = 0;
+		while (cdt_layer_want_dispatch(f.layer))
+			assert_true(cdt_layer_dispatch(f.layer) > 0);
+		assert_int_equal(events_seen, extra ? 0 : LAYER_QUEUE_MAX);
+		cdt_msg_free(c);
+		fake_down(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -719,6 +853,9 @@ int main(void)
 		cmocka_unit_test(test_eof),
 		cmocka_unit_test(test_bogus),
 		cmocka_unit_test(test_free_cancels),
+		cmocka_unit_test(test_limit_pending),
+		cmocka_unit_test(test_limit_incoming),
+		cmocka_unit_test(test_limit_queue),
 	};
 	if (cdt_init() < 0)
 		return 1;
