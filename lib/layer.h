@@ -60,8 +60,7 @@ struct layer_incoming {
 
 struct cdt_layer {
 	cdt_chan *chan;
-	int err;	/* sticky: once set, every call returns it */
-	bool cancelled; /* pending async calls were told about err */
+	int err; /* sticky: once set, every call returns it */
 	char name[CDT_NAME_MAX + 1];
 	char errname[CDT_NAME_MAX + 1];
 	char *provide;

@@ -254,7 +254,9 @@ CDT_EXPORT CDT_WUR int cdt_chan_recv_wait(cdt_chan *chan, cdt_msg **ret_msg, int
 
 /* ---- Layer API: the layer side of a broker session (docs/layer-api.md) ----
  *
- * Single-threaded: one thread owns a cdt_layer.  Callbacks run only inside
+ * Single-threaded: one thread owns a cdt_layer; a callback must not free
+ * the layer it is called for (end the session with cdt_layer_close() and
+ * free it after cdt_layer_run()/dispatch returns).  Callbacks run only inside
  * cdt_layer_dispatch() / cdt_layer_run(), never inside cdt_layer_call() or
  * any other function: while a blocking call waits, incoming CALLs, EVENTs
  * and replies to asynchronous calls are queued in memory and dispatched
