@@ -144,9 +144,11 @@ static int dispatch_answer(cdt_layer *layer, uint64_t id, enum cdt_kind kind, co
 		return layer_fail(layer, r);
 	r = layer_send(layer, answer);
 	cdt_msg_free(answer);
-	/* A full queue drops this one answer; the broker's deadline then
-	 * answers the caller, the session itself is fine. */
-	return r == -ENOBUFS ? 0 : r;
+	/* A local failure (full queue, our FIN already sent) loses only this
+	 * answer: the broker's deadline answers the caller.  A broken
+	 * channel has failed the layer. */
+	(void)r;
+	return layer->err;
 }
 
 static int dispatch_answer_msg(cdt_layer *layer, cdt_msg *msg, bool defer)

@@ -208,7 +208,9 @@ int cdt_layer_open_fds(int chan_fd, int key_fd, const struct cdt_layer_options *
 	cdt_layer *layer = NULL;
 	int r;
 
-	if (!ret_layer || chan_fd < 0 || key_fd < 0 || chan_fd == key_fd) {
+	if (chan_fd == key_fd)
+		key_fd = -1; /* one fd to close, not two */
+	if (!ret_layer || chan_fd < 0 || key_fd < 0) {
 		r = -EINVAL;
 		goto out;
 	}

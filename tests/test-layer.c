@@ -217,6 +217,11 @@ static void test_open_bad_args(void **state)
 	close(kp[1]);
 	assert_int_equal(cdt_layer_open_fds(sv[1], kp[0], NULL, &f.layer), -CDT_E_TRUNCATED);
 	close(sv[0]);
+	/* Bad fds: still owned (and closed) by the call. */
+	assert_int_equal(pipe2(kp, O_CLOEXEC), 0);
+	assert_int_equal(cdt_layer_open_fds(kp[0], kp[0], NULL, &f.layer), -EINVAL);
+	assert_int_equal(cdt_layer_open_fds(kp[1], -1, NULL, &f.layer), -EINVAL);
+	assert_int_equal(cdt_layer_open_fds(-1, -1, NULL, &f.layer), -EINVAL);
 	assert_int_equal(fd_count(), before);
 }
 
