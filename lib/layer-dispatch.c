@@ -162,19 +162,19 @@ static int dispatch_answer_msg(cdt_layer *layer, cdt_msg *msg, bool defer)
 		cdt_msg_free(msg);
 		return layer_fail(layer, -CDT_E_PROTO);
 	}
-	if (p->abandoned || (p->blocking && p->reply)) {
-		/* The caller timed out and went away (a second answer for a
-		 * blocking call would be caught as unknown id once it is
-		 * collected; here it is a duplicate). */
-		if (!p->abandoned) {
-			cdt_msg_free(msg);
-			return layer_fail(layer, -CDT_E_PROTO);
-		}
+	if (p->abandoned) {
+		/* Its blocking caller timed out and left: the late answer
+		 * is expected, and ends the record. */
 		*link = p->next;
 		layer->npending--;
 		free(p);
 		cdt_msg_free(msg);
 		return 0;
+	}
+	if (p->blocking && p->reply) {
+		/* A second answer before the first was even collected. */
+		cdt_msg_free(msg);
+		return layer_fail(layer, -CDT_E_PROTO);
 	}
 	if (p->blocking) {
 		p->reply = msg;
@@ -213,7 +213,8 @@ static int dispatch_call(cdt_layer *layer, cdt_msg *msg, bool defer)
 		return layer_fail(layer, -CDT_E_PROTO);
 	}
 	if (!h) {
-		/* Provided (HELLO said so) but no handler registered yet. */
+		/* No handler (yet): say so rather than leave the caller to
+		 * the broker's deadline. */
 		cdt_msg_free(msg);
 		return dispatch_answer(layer, id, CDT_KIND_ERROR, "conduit.unavailable");
 	}
