@@ -326,8 +326,8 @@ CDT_EXPORT const char *cdt_layer_error_name(const cdt_layer *layer);
 /* Asynchronous call: queue it and return; cb runs from a later dispatch
  * (exactly once).  Same call_id rule and errors as cdt_layer_call(); on
  * error cb is never called. */
-CDT_EXPORT CDT_WUR int cdt_layer_call_async(cdt_layer *layer, cdt_msg *call,
-					    cdt_layer_reply_fn cb, void *userdata);
+CDT_EXPORT CDT_WUR int cdt_layer_call_async(cdt_layer *layer, cdt_msg *call, cdt_layer_reply_fn cb,
+					    void *userdata);
 
 /* Serve method (one of opts->provide): copies the name.  -ENOENT when not
  * provided, -EEXIST when already served. */
