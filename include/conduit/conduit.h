@@ -251,6 +251,125 @@ CDT_EXPORT CDT_WUR int cdt_chan_close(cdt_chan *chan);
 CDT_EXPORT CDT_WUR int cdt_chan_send_wait(cdt_chan *chan, const cdt_msg *msg, int timeout_ms);
 CDT_EXPORT CDT_WUR int cdt_chan_recv_wait(cdt_chan *chan, cdt_msg **ret_msg, int timeout_ms);
 
+
+/* ---- Layer API: the layer side of a broker session (docs/layer-api.md) ----
+ *
+ * Single-threaded: one thread owns a cdt_layer; a callback must not free
+ * the layer it is called for (end the session with cdt_layer_close() and
+ * free it after cdt_layer_run()/dispatch returns).  Callbacks run only inside
+ * cdt_layer_dispatch() / cdt_layer_run(), never inside cdt_layer_call() or
+ * any other function: while a blocking call waits, incoming CALLs, EVENTs
+ * and replies to asynchronous calls are queued in memory and dispatched
+ * later (cdt_layer_want_dispatch() says so).  Only `conduit.ping` is
+ * answered during the wait, by the library.  Once the broker breaks the
+ * protocol (unknown reply id, second HELLO, unexpected kind, ...) or the
+ * channel fails, every function returns that error (sticky). */
+
+typedef struct cdt_layer cdt_layer;
+
+struct cdt_layer_options {
+	/* Space-separated, strictly ascending method / event names, exactly
+	 * the policy's `provide` and `publish` lists.  NULL means "". */
+	const char *provide;
+	const char *publish;
+	/* Bound on the HELLO exchange: 0 means 5000 ms, negative waits forever. */
+	int hello_timeout_ms;
+};
+
+/* Completion of cdt_layer_call_async(): result 0 with the REPLY,
+ * -EREMOTEIO with the ERROR (its name is the error name, e.g.
+ * "conduit.denied"), or another negative value with reply NULL when the
+ * call cannot complete (the layer failed, FIN, cdt_layer_free(): -ECANCELED).
+ * reply is borrowed: it is freed when the callback returns (take fds with
+ * cdt_msg_take_fd()). */
+typedef void (*cdt_layer_reply_fn)(cdt_layer *layer, int result, cdt_msg *reply, void *userdata);
+/* A CALL for a served method, with `_caller` (string) added by the broker.
+ * The handler owns call: it answers with cdt_layer_reply() or
+ * cdt_layer_reply_error(), now or later, and frees it. */
+typedef void (*cdt_layer_handler_fn)(cdt_layer *layer, cdt_msg *call, void *userdata);
+/* An EVENT for a subscription, with `_publisher` (string).  Borrowed. */
+typedef void (*cdt_layer_event_fn)(cdt_layer *layer, const cdt_msg *event, void *userdata);
+
+/* Open the session the broker prepared: read the key blob from fd 4 and
+ * close it, build the channel on fd 3, make the process non-dumpable, send
+ * HELLO and wait for the broker's.  opts may be NULL.  Errors: -EINVAL
+ * (ill-formed provide/publish), -ETIMEDOUT, -CDT_E_PROTO (the broker's first
+ * message is not a valid HELLO), -CDT_E_VERSION, -errno. */
+CDT_EXPORT CDT_WUR int cdt_layer_open(const struct cdt_layer_options *opts, cdt_layer **ret_layer);
+/* Same on explicit fds; takes ownership of both, also on failure. */
+CDT_EXPORT CDT_WUR int cdt_layer_open_fds(int chan_fd, int key_fd,
+					  const struct cdt_layer_options *opts,
+					  cdt_layer **ret_layer);
+/* Frees the layer and its channel without a FIN (cdt_layer_close() first
+ * for a clean stop).  Pending asynchronous calls complete with
+ * -ECANCELED, from inside this function. */
+CDT_EXPORT void cdt_layer_free(cdt_layer *layer);
+/* The layer's name as the broker's HELLO gave it. */
+CDT_EXPORT const char *cdt_layer_name(const cdt_layer *layer);
+/* The sticky error (negative) once the layer is unusable, else 0.
+ * -CDT_E_CLOSED after the broker's FIN. */
+CDT_EXPORT int cdt_layer_error(const cdt_layer *layer);
+
+/* Blocking call.  The library sets call's call_id to one of its own; the
+ * caller keeps call.  0 and *ret_reply (the REPLY; caller frees) on success;
+ * -EREMOTEIO when the answer is an ERROR, whose name cdt_layer_error_name()
+ * then returns; -ETIMEDOUT after timeout_ms (-1: no local limit; the broker's
+ * deadline still answers with conduit.timeout), the late answer is then
+ * dropped; -EBUSY with too many calls pending; -ENOBUFS when the send queue
+ * is full; -EINVAL for a message that is not a CALL or carries a reserved
+ * `_` argument. */
+CDT_EXPORT CDT_WUR int cdt_layer_call(cdt_layer *layer, cdt_msg *call, int timeout_ms,
+				      cdt_msg **ret_reply);
+/* Name of the ERROR that made the last cdt_layer_call() return -EREMOTEIO
+ * ("" before any). */
+CDT_EXPORT const char *cdt_layer_error_name(const cdt_layer *layer);
+/* Asynchronous call: queue it and return; cb runs from a later dispatch
+ * (exactly once).  Same call_id rule and errors as cdt_layer_call(); on
+ * error cb is never called. */
+CDT_EXPORT CDT_WUR int cdt_layer_call_async(cdt_layer *layer, cdt_msg *call, cdt_layer_reply_fn cb,
+					    void *userdata);
+
+/* Serve method (one of opts->provide): copies the name.  -ENOENT when not
+ * provided, -EEXIST when already served. */
+CDT_EXPORT CDT_WUR int cdt_layer_serve(cdt_layer *layer, const char *method,
+				       cdt_layer_handler_fn handler, void *userdata);
+/* Answer call (from a handler, which still owns and frees it) with reply:
+ * a REPLY message (its call_id is set to the call's; the caller keeps it),
+ * or NULL for an empty REPLY.  -ENOENT when call was already answered or
+ * is not a pending incoming call; -ENOBUFS when the send queue is full (call
+ * stays pending: try again later). */
+CDT_EXPORT CDT_WUR int cdt_layer_reply(cdt_layer *layer, const cdt_msg *call, cdt_msg *reply);
+/* Answer call with an ERROR named error_name (a method-style name). */
+CDT_EXPORT CDT_WUR int cdt_layer_reply_error(cdt_layer *layer, const cdt_msg *call,
+					     const char *error_name);
+
+/* Publish an EVENT (one of opts->publish; -EPERM otherwise).  Caller keeps it. */
+CDT_EXPORT CDT_WUR int cdt_layer_publish(cdt_layer *layer, const cdt_msg *event);
+/* Send SUBSCRIBE for event and dispatch its EVENTs to cb.  The broker
+ * answers nothing: a subscription its policy denies just never delivers.
+ * -EEXIST when already subscribed. */
+CDT_EXPORT CDT_WUR int cdt_layer_subscribe(cdt_layer *layer, const char *event,
+					   cdt_layer_event_fn cb, void *userdata);
+
+/* Event-loop integration: poll cdt_layer_fd() for POLLIN, plus POLLOUT
+ * while cdt_layer_want_write(); call cdt_layer_dispatch() when it is ready
+ * and, without polling, while cdt_layer_want_dispatch() (messages that
+ * arrived during a blocking call wait in memory where poll cannot see them). */
+CDT_EXPORT int cdt_layer_fd(const cdt_layer *layer);
+CDT_EXPORT bool cdt_layer_want_write(const cdt_layer *layer);
+CDT_EXPORT bool cdt_layer_want_dispatch(const cdt_layer *layer);
+/* Dispatch queued messages and what has arrived (a bounded batch), then
+ * flush.  Returns the number of messages dispatched, or the sticky error:
+ * -CDT_E_CLOSED after the broker's FIN (answered with ours), -CDT_E_EOF,
+ * -CDT_E_PROTO, ... */
+CDT_EXPORT CDT_WUR int cdt_layer_dispatch(cdt_layer *layer);
+/* Poll and dispatch until the session ends: 0 after the broker's FIN, else
+ * the error. */
+CDT_EXPORT CDT_WUR int cdt_layer_run(cdt_layer *layer);
+/* Queue our FIN and try to send it (-EAGAIN: cdt_layer_dispatch() finishes
+ * it); later sends fail with -CDT_E_CLOSED. */
+CDT_EXPORT CDT_WUR int cdt_layer_close(cdt_layer *layer);
+
 #ifdef __cplusplus
 }
 #endif
