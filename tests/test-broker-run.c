@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration tests of conduit-broker: a real broker, real sandboxed layers
+ * (tests/broker-layer.c), a policy written at test time, and every audit
+ * record the run causes checked after a clean SIGTERM stop.
+ *
+ * Usage: test-broker-run BROKER LAYER [GROUP]   GROUP: integration | adversarial
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "broker-harness.h"
+
+#define WAIT 10000 /* ms: generous, a shared 2-core machine */
+
+#define LAYER_HEAD                                                                                 \
+	"    user dynamic\n"                                                                       \
+	"    syscalls stdio recvfd time\n"                                                         \
+	"    syscalls allow mlock munlock getsockopt\n" /* sodium_malloc; SO_TYPE check */
+
+static const char provider_layer[] =
+	"layer echo {\n"
+	"    exec \"@LAYER@\" \"provider\" \"test.echo,test.limited\"\n" LAYER_HEAD
+	"    provide test.echo test.limited\n"
+	"}\n";
+
+static void stop_clean(struct bk *bk)
+{
+	int st = bk_stop(bk);
+
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	bk_read_audit(bk, true);
+	assert_int_equal(bk->rec[0].event, AUDIT_EV_START);
+	assert_int_equal(bk->rec[bk->nrec - 1].event, AUDIT_EV_STOP);
+	assert_int_equal(bk_count(bk, AUDIT_EV_START, NULL, NULL, NULL), 1);
+	assert_int_equal(bk_count(bk, AUDIT_EV_STOP, NULL, NULL, NULL), 1);
+}
+
+static void expect_decision(const struct bk *bk, size_t nth, const char *method,
+			    enum audit_verdict v, const char *rule)
+{
+	const struct bk_record *r = bk_find(bk, AUDIT_EV_DECISION, "client", method, nth);
+
+	assert_non_null(r);
+	assert_int_equal(r->verdict, v);
+	if (rule) {
+		assert_string_equal(r->rule, rule);
+		assert_true(r->line > 0);
+	}
+}
+
+/* Allowed, denied, rate-limited and routed calls; conduit.open passing an
+ * fd; SIGTERM stopping everything with one exit record per layer. */
+static void test_calls(void **state)
+{
+	struct bk bk;
+
+	(void)state;
+	bk_init(&bk);
+	bk_write_file(&bk, "data.txt", "hello from a file\n");
+	bk_write_policy(&bk, "version 1\n"
+			     "layer client {\n"
+			     "    exec \"@LAYER@\" \"client\"\n" LAYER_HEAD "    env TEST_OPEN\n"
+			     "    open \"@DIR@/data.txt\" read\n"
+			     "    allow conduit.ping\n"
+			     "    allow conduit.open path \"@DIR@/data.txt\"\n"
+			     "    deny test.echo x \"forbidden\"\n"
+			     "    allow test.echo\n"
+			     "    allow test.limited rate 1/1m burst 1\n"
+			     "}\n");
+	{
+		char path[192], pol[4096];
+		snprintf(path, sizeof(path), "%s/data.txt", bk.dir);
+		setenv("TEST_OPEN", path, 1);
+		FILE *f = fopen(bk.policy, "r");
+		size_t n = fread(pol, 1, sizeof(pol) - 1, f);
+		fclose(f);
+		pol[n] = 0;
+		/* The provider goes into the same file. */
+		strncat(pol, provider_layer, sizeof(pol) - n - 1);
+		bk_write_policy(&bk, pol);
+	}
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "RESULT client-done", 1, WAIT));
+	assert_int_equal(bk_log_count(&bk, "layer client: RESULT ready as client"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT ping reply"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT denied error conduit.denied"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT rate1 reply"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT rate2 error conduit.rate_limited"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT routed reply"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT routed-caller client"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT routed-leak"), 0);
+	assert_int_equal(bk_log_count(&bk, "layer echo: RESULT served test.echo"), 1);
+	assert_int_equal(bk_log_count(&bk, "layer echo: RESULT served test.limited"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT open reply"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT open-content hello from a file"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT undeclared error conduit.denied"), 1);
+	stop_clean(&bk);
+
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "client", NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "echo", NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "client", NULL, NULL), 7);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "echo", NULL, NULL), 0);
+	expect_decision(&bk, 0, "conduit.ping", AUDIT_VERDICT_ALLOW, "client#1");
+	expect_decision(&bk, 0, "test.echo", AUDIT_VERDICT_DENY, "client#3");
+	expect_decision(&bk, 0, "test.limited", AUDIT_VERDICT_ALLOW, "client#5");
+	expect_decision(&bk, 1, "test.limited", AUDIT_VERDICT_RATE_LIMITED, "client#5");
+	expect_decision(&bk, 1, "test.echo", AUDIT_VERDICT_ALLOW, "client#4");
+	expect_decision(&bk, 0, "conduit.open", AUDIT_VERDICT_ALLOW, "client#2");
+	expect_decision(&bk, 1, "conduit.open", AUDIT_VERDICT_DENY, "client#default");
+	/* SIGTERM from the broker: one exit record per layer, by signal. */
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, NULL, NULL, NULL), 2);
+	assert_string_equal(bk_find(&bk, AUDIT_EV_EXIT, "client", NULL, 0)->signal, "SIGTERM");
+	assert_string_equal(bk_find(&bk, AUDIT_EV_EXIT, "echo", NULL, 0)->signal, "SIGTERM");
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
+	assert_int_equal(bk.nrec, 1 + 2 + 7 + 2 + 1);
+	bk_cleanup(&bk);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest integration[] = {
+		cmocka_unit_test(test_calls),
+	};
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s BROKER LAYER [integration|adversarial]\n", argv[0]);
+		return 2;
+	}
+	/* The policy wants absolute paths; meson passes build-relative ones. */
+	bk_broker_path = realpath(argv[1], NULL);
+	bk_layer_path = realpath(argv[2], NULL);
+	if (!bk_broker_path || !bk_layer_path) {
+		perror("realpath");
+		return 2;
+	}
+	/* A broker killed by a failing test must not take us down with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("broker-integration", integration, NULL, NULL);
+}
