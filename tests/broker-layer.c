@@ -7,7 +7,8 @@
  * back.  Built static and without sanitizers: it runs under a dynamic uid
  * inside the sandbox and must load nothing at run time.
  *
- * Usage: broker-layer MODE [PROVIDE [PUBLISH]]   (lists with ',' for ' ')
+ * Usage: broker-layer MODE [PROVIDE [PUBLISH [IGNORED...]]]
+ * (lists with ',' for ' ', '-' for an empty list)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -71,14 +72,19 @@ static void send_msg(cdt_msg *m)
 	cdt_msg_free(m);
 }
 
-static cdt_msg *recv_msg(void)
+static cdt_msg *recv_msg_within(int timeout_ms)
 {
 	cdt_msg *m;
-	int r = cdt_chan_recv_wait(chan, &m, WAIT_MS);
+	int r = cdt_chan_recv_wait(chan, &m, timeout_ms);
 
 	if (r < 0)
 		die("recv", r);
 	return m;
+}
+
+static cdt_msg *recv_msg(void)
+{
+	return recv_msg_within(WAIT_MS);
 }
 
 /* Answer broker pings while waiting for something else. */
@@ -155,7 +161,7 @@ static void mode_client(void)
 static void mode_provider(void)
 {
 	for (;;) {
-		cdt_msg *m = recv_msg(), *r;
+		cdt_msg *m = recv_msg_within(-1), *r; /* serve until stopped */
 		const char *caller = "";
 		const uint8_t *blob;
 		size_t blen;
@@ -199,7 +205,7 @@ static void mode_subscriber(void)
 	send_msg(m);
 	fprintf(stderr, "RESULT subscribed\n");
 	for (;;) {
-		m = recv_msg();
+		m = recv_msg_within(-1);
 		if (cdt_msg_kind(m) == CDT_KIND_EVENT) {
 			if (cdt_msg_get_string(m, "_publisher", &pub, NULL) < 0)
 				pub = "(none)";
@@ -265,7 +271,7 @@ int main(int argc, char **argv)
 	if (argc > 2)
 		snprintf(provide, sizeof(provide), "%s", argv[2][0] == '-' ? "" : argv[2]);
 	if (argc > 3)
-		snprintf(publish, sizeof(publish), "%s", argv[3]);
+		snprintf(publish, sizeof(publish), "%s", argv[3][0] == '-' ? "" : argv[3]);
 	commas(provide);
 	commas(publish);
 	r = cdt_init();

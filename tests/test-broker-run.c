@@ -126,10 +126,131 @@ static void test_calls(void **state)
 	bk_cleanup(&bk);
 }
 
+/* Events reach only subscribers whose constraints match, with _publisher;
+ * a subscription the policy does not grant is denied and audited. */
+static void test_events(void **state)
+{
+	struct bk bk;
+
+	(void)state;
+	bk_init(&bk);
+	bk_write_policy(&bk, "version 1\n"
+			     "layer pub {\n"
+			     "    exec \"@LAYER@\" \"publisher\" \"-\" \"test.tick\"\n" LAYER_HEAD
+			     "    publish test.tick\n"
+			     "}\n"
+			     "layer sub {\n"
+			     "    exec \"@LAYER@\" \"subscriber\"\n" LAYER_HEAD
+			     "    subscribe test.tick v 1..1\n"
+			     "}\n");
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "layer sub: RESULT event test.tick from pub v=1", 3, WAIT));
+	assert_int_equal(bk_log_count(&bk, "v=2"), 0);
+	assert_int_equal(bk_log_count(&bk, "from (none)"), 0);
+	stop_clean(&bk);
+	{
+		const struct bk_record *r = bk_find(&bk, AUDIT_EV_DECISION, "sub", "test.tick", 0);
+		assert_non_null(r);
+		assert_int_equal(r->verdict, AUDIT_VERDICT_ALLOW);
+		assert_true(r->line > 0);
+		r = bk_find(&bk, AUDIT_EV_DECISION, "sub", "test.secret", 0);
+		assert_non_null(r);
+		assert_int_equal(r->verdict, AUDIT_VERDICT_DENY);
+	}
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, NULL, NULL, NULL), 2);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, NULL, NULL, NULL), 2);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, NULL, NULL, NULL), 2);
+	bk_cleanup(&bk);
+}
+
+/* A crashing layer is restarted with backoff until its budget is spent,
+ * then marked failed; the provider next to it keeps running. */
+static void test_crash_loop(void **state)
+{
+	struct bk bk;
+
+	(void)state;
+	bk_init(&bk);
+	bk_write_policy(&bk, "version 1\n"
+			     "layer crasher {\n"
+			     "    exec \"@LAYER@\" \"crash\"\n" LAYER_HEAD
+			     "    restart on-failure backoff 20ms..40ms max 2 per 1m\n"
+			     "}\n"
+			     "layer echo {\n"
+			     "    exec \"@LAYER@\" \"provider\" \"test.echo\"\n" LAYER_HEAD
+			     "    provide test.echo\n"
+			     "}\n");
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "layer crasher failed", 1, WAIT));
+	assert_true(bk_wait_log(&bk, "layer echo: RESULT ready as echo", 1, WAIT));
+	assert_int_equal(bk_log_count(&bk, "layer crasher: RESULT ready as crasher"), 3);
+	stop_clean(&bk);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "crasher", NULL, NULL), 3);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "crasher", NULL, NULL), 3);
+	for (size_t i = 0; i < 3; i++) {
+		const struct bk_record *r = bk_find(&bk, AUDIT_EV_EXIT, "crasher", NULL, i);
+		assert_true(r->has_code);
+		assert_int_equal(r->code, 3);
+	}
+	assert_int_equal(bk_count(&bk, AUDIT_EV_ALARM, "crasher", NULL, "layer-failed"), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "echo", NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "echo", NULL, NULL), 1);
+	assert_int_equal(bk.nrec, 1 + 4 + 4 + 1 + 1);
+	bk_cleanup(&bk);
+}
+
+/* SIGHUP: a policy that does not compile is rejected and the old one keeps
+ * running; a good one applies, restarting only the layer whose sandbox
+ * spec changed. */
+static void test_reload(void **state)
+{
+	static const char base[] =
+		"version 1\n"
+		"layer keep {\n"
+		"    exec \"@LAYER@\" \"provider\" \"test.echo\"\n" LAYER_HEAD
+		"    provide test.echo\n"
+		"}\n"
+		"layer change {\n"
+		"    exec \"@LAYER@\" \"provider\" \"test.other\" \"-\" \"%s\"\n" LAYER_HEAD
+		"    provide test.other\n"
+		"}\n";
+	char text[2048];
+	struct bk bk;
+
+	(void)state;
+	bk_init(&bk);
+	snprintf(text, sizeof(text), base, "");
+	bk_write_policy(&bk, text);
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "RESULT ready as keep", 1, WAIT));
+	assert_true(bk_wait_log(&bk, "RESULT ready as change", 1, WAIT));
+	bk_write_policy(&bk, "version 1\nlayer broken {\n");
+	bk_signal(&bk, SIGHUP);
+	assert_true(bk_wait_log(&bk, "reload: policy", 1, WAIT));
+	assert_int_equal(bk_log_count(&bk, "old policy kept"), 1);
+	snprintf(text, sizeof(text), base, "v2");
+	bk_write_policy(&bk, text);
+	bk_signal(&bk, SIGHUP);
+	assert_true(bk_wait_log(&bk, "RESULT ready as change", 2, WAIT));
+	assert_int_equal(bk_log_count(&bk, "RESULT ready as keep"), 1);
+	stop_clean(&bk);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_RELOAD_REJECTED, NULL, NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_RELOAD, NULL, NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "keep", NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "change", NULL, NULL), 2);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "change", NULL, NULL), 2);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "keep", NULL, NULL), 1);
+	bk_cleanup(&bk);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest integration[] = {
 		cmocka_unit_test(test_calls),
+		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_crash_loop),
+		cmocka_unit_test(test_reload),
 	};
 
 	if (argc < 3) {
