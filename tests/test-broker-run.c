@@ -244,6 +244,76 @@ static void test_reload(void **state)
 	bk_cleanup(&bk);
 }
 
+static const char echo_only[] =
+	"version 1\n"
+	"layer echo {\n"
+	"    exec \"@LAYER@\" \"provider\" \"test.echo\"\n" LAYER_HEAD "    provide test.echo\n"
+	"}\n";
+
+#define ADVERSARY(name, extra)                                                                     \
+	"layer " name " {\n"                                                                       \
+	"    exec \"@LAYER@\" \"" name "\"\n" LAYER_HEAD "    restart never\n" extra "}\n"
+
+/* Layers that send garbage, replay a frame, claim another layer's role in
+ * their hello, use a reserved argument name, or never read their replies:
+ * each is dropped with exactly one violation record of the right class,
+ * the provider next to them is unaffected, and the broker's fd count is
+ * back where a broker running only that provider stands. */
+static void test_adversaries(void **state)
+{
+	static const struct {
+		const char *layer, *klass;
+	} want[] = {
+		{"garbage", "auth-failure"},	    {"replay", "auth-failure"},
+		{"impostor", "protocol-violation"}, {"reserved", "protocol-violation"},
+		{"noread", "backpressure"},
+	};
+	struct bk ctl, bk;
+	char text[4096];
+	size_t baseline;
+
+	(void)state;
+	bk_init(&ctl);
+	bk_write_policy(&ctl, echo_only);
+	bk_start(&ctl);
+	assert_true(bk_wait_log(&ctl, "RESULT ready as echo", 1, WAIT));
+	baseline = bk_fd_count(&ctl);
+	stop_clean(&ctl);
+	bk_cleanup(&ctl);
+
+	bk_init(&bk);
+	snprintf(text, sizeof(text), "%s%s%s%s%s%s", echo_only, ADVERSARY("garbage", ""),
+		 ADVERSARY("replay", "    syscalls allow socketpair\n"), ADVERSARY("impostor", ""),
+		 ADVERSARY("reserved", "    allow conduit.ping\n"),
+		 ADVERSARY("noread", "    allow test.echo\n"));
+	bk_write_policy(&bk, text);
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "failed: not restarted", 5, 3 * WAIT));
+	assert_true(bk_wait_log(&bk, "RESULT ready as echo", 1, WAIT));
+	assert_int_equal(bk_fd_count(&bk), baseline);
+	stop_clean(&bk);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const struct bk_record *r =
+			bk_find(&bk, AUDIT_EV_VIOLATION, want[i].layer, NULL, 0);
+		assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, want[i].layer, NULL, NULL), 1);
+		assert_string_equal(r->klass, want[i].klass);
+		assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, want[i].layer, NULL, NULL), 1);
+		assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, want[i].layer, NULL, NULL), 1);
+		assert_string_equal(bk_find(&bk, AUDIT_EV_EXIT, want[i].layer, NULL, 0)->signal,
+				    "SIGKILL");
+		assert_int_equal(bk_count(&bk, AUDIT_EV_ALARM, want[i].layer, NULL, "layer-failed"),
+				 1);
+	}
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 5);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "echo", NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "echo", NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "reserved", NULL, NULL), 0);
+	assert_true(bk_count(&bk, AUDIT_EV_DECISION, "noread", "test.echo", NULL) > 0);
+	fprintf(stderr, "# noread: %zu calls before the drop\n",
+		bk_count(&bk, AUDIT_EV_DECISION, "noread", "test.echo", NULL));
+	bk_cleanup(&bk);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest integration[] = {
@@ -251,6 +321,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_crash_loop),
 		cmocka_unit_test(test_reload),
+	};
+
+	const struct CMUnitTest adversarial[] = {
+		cmocka_unit_test(test_adversaries),
 	};
 
 	if (argc < 3) {
@@ -266,5 +340,7 @@ int main(int argc, char **argv)
 	}
 	/* A broker killed by a failing test must not take us down with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 3 && strcmp(argv[3], "adversarial") == 0)
+		return cmocka_run_group_tests_name("broker-adversarial", adversarial, NULL, NULL);
 	return cmocka_run_group_tests_name("broker-integration", integration, NULL, NULL);
 }
