@@ -8,6 +8,7 @@
  *   broker.c   start, signals, stop, reload, audit helpers
  *   layer.c    spawn through the sandbox, supervision, stderr capture
  *   dispatch.c the session protocol of docs/protocol.md section 9
+ *   services.c conduit.open / connect / listen
  */
 #ifndef CONDUIT_BROKER_BROKER_H
 #define CONDUIT_BROKER_BROKER_H
@@ -110,7 +111,14 @@ void dispatch_layer_gone(struct blayer *l);
 void dispatch_update_events(struct blayer *l);
 /* Drop every layer whose outbound queue overflowed since the last reap. */
 void dispatch_reap(struct broker *b);
+/* Queue msg to l; -ENOBUFS marks l for dropping at the next reap. */
+int dispatch_send(struct blayer *l, const cdt_msg *m);
+/* A message without arguments (REPLY, or ERROR with its name); best effort. */
+void dispatch_send_simple(struct blayer *l, enum cdt_kind kind, uint64_t id, const char *name);
 /* Forget every routed call (broker shutdown). */
 void dispatch_fini(struct broker *b);
+
+/* services.c: serve an allowed conduit.open / connect / listen call. */
+void services_resource(struct blayer *l, const cdt_msg *m, enum policy_res_kind kind);
 
 #endif

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "resource.h"
 
 #define TIMED_OUT_MAX 256 /* late replies a provider may owe before it is dropped */
 
@@ -83,7 +82,7 @@ void dispatch_update_events(struct blayer *l)
 }
 
 /* Queue msg to l.  -ENOBUFS: l is not reading (its queue is full). */
-static int send_to(struct blayer *l, const cdt_msg *m)
+int dispatch_send(struct blayer *l, const cdt_msg *m)
 {
 	int r;
 
@@ -101,12 +100,13 @@ static int send_to(struct blayer *l, const cdt_msg *m)
 	return r;
 }
 
-static void send_simple(struct blayer *l, enum cdt_kind kind, uint64_t id, const char *name)
+void dispatch_send_simple(struct blayer *l, enum cdt_kind kind, uint64_t id,
+				   const char *name)
 {
 	cdt_msg *m = NULL;
 
 	if (cdt_msg_new(kind, id, name, &m) == 0)
-		(void)send_to(l, m);
+		(void)dispatch_send(l, m);
 	cdt_msg_free(m);
 }
 
@@ -135,7 +135,7 @@ static int on_call_timeout(struct loop_source *s, uint64_t now, void *userdata)
 	if (p->caller) {
 		if (p->caller->npending > 0)
 			p->caller->npending--;
-		send_simple(p->caller, CDT_KIND_ERROR, p->caller_id, "conduit.timeout");
+		dispatch_send_simple(p->caller, CDT_KIND_ERROR, p->caller_id, "conduit.timeout");
 	}
 	for (struct pending *q = p->callee->b->pending; q; q = q->next)
 		if (q->callee == p->callee && q->timed_out)
@@ -157,8 +157,8 @@ void dispatch_layer_gone(struct blayer *l)
 		next = p->next;
 		if (p->callee == l) {
 			if (p->caller && !p->timed_out)
-				send_simple(p->caller, CDT_KIND_ERROR, p->caller_id,
-					    "conduit.unavailable");
+				dispatch_send_simple(p->caller, CDT_KIND_ERROR, p->caller_id,
+						     "conduit.unavailable");
 			pending_free(b, p);
 		} else if (p->caller == l) {
 			/* The callee may still answer: drop that reply quietly. */
@@ -191,92 +191,6 @@ static int audit_decision(struct blayer *l, const cdt_msg *m, const struct msg_a
 	return broker_audit(l->b, &rec);
 }
 
-/* Reply with one fd argument "fd", then close ours. */
-static void reply_fd(struct blayer *l, uint64_t id, int fd)
-{
-	cdt_msg *m = NULL;
-
-	if (cdt_msg_new(CDT_KIND_REPLY, id, NULL, &m) == 0 && cdt_msg_add_fd(m, "fd", fd) == 0)
-		(void)send_to(l, m);
-	else
-		send_simple(l, CDT_KIND_ERROR, id, "conduit.failed");
-	cdt_msg_free(m);
-	close(fd);
-}
-
-static int open_mode(unsigned bits, enum res_mode *ret)
-{
-	if (bits & POLICY_OPEN_CREATE)
-		return -EOPNOTSUPP; /* broker/resource never creates files */
-	if (bits == POLICY_OPEN_READ)
-		*ret = RES_MODE_READ;
-	else if (bits == (POLICY_OPEN_READ | POLICY_OPEN_WRITE))
-		*ret = RES_MODE_READ_WRITE;
-	else if (bits == (POLICY_OPEN_WRITE | POLICY_OPEN_APPEND))
-		*ret = RES_MODE_APPEND;
-	else if (bits == POLICY_OPEN_WRITE)
-		*ret = RES_MODE_WRITE;
-	else
-		return -EINVAL;
-	return 0;
-}
-
-/* conduit.open / connect / listen.  The layer only names a resource; the
- * path, address, mode and flags all come from the policy's declaration for
- * this layer, so a layer can reach nothing its policy does not list. */
-static void serve_resource(struct blayer *l, const cdt_msg *m, enum policy_res_kind kind)
-{
-	const char *key = kind == POLICY_RES_OPEN ? "path" : "name";
-	const struct policy_resource *res;
-	const char *val;
-	enum res_mode mode;
-	char hostport[128];
-	uint64_t id = cdt_msg_call_id(m);
-	int fd = -1, r;
-
-	if (cdt_msg_get_string(m, key, &val, NULL) < 0) {
-		send_simple(l, CDT_KIND_ERROR, id, "conduit.denied");
-		return;
-	}
-	res = policy_resource_find(l->pl, kind, val);
-	if (!res) {
-		send_simple(l, CDT_KIND_ERROR, id, "conduit.denied");
-		return;
-	}
-	if (res->family == POLICY_FAMILY_TCP)
-		snprintf(hostport, sizeof(hostport),
-			 strchr(res->address, ':') ? "[%s]:%u" : "%s:%u", res->address,
-			 (unsigned)res->port);
-	switch (kind) {
-	case POLICY_RES_OPEN:
-		/* openat2 beneath "/" with RESOLVE_BENEATH | NO_SYMLINKS |
-		 * NO_MAGICLINKS and flags derived from the policy's mode only. */
-		r = open_mode(res->open_mode, &mode);
-		if (r >= 0)
-			r = res_open(l->b->root_fd, res->address + (res->address[0] == '/'), mode,
-				     &fd);
-		break;
-	case POLICY_RES_CONNECT:
-		/* Numeric addresses only: no name service answer becomes policy.
-		 * An in-progress connect is passed as is; the layer polls it. */
-		r = res->family == POLICY_FAMILY_TCP ? res_connect_tcp(hostport, &fd)
-						     : res_connect_unix(res->address, &fd);
-		break;
-	case POLICY_RES_LISTEN:
-		r = res->family == POLICY_FAMILY_TCP ? res_listen_tcp(hostport, 128, &fd)
-						     : res_listen_unix(res->address, 128, &fd);
-		break;
-	default:
-		r = -EINVAL;
-	}
-	if (r < 0) {
-		broker_log("layer %s: %s %s: %s", l->name, cdt_msg_name(m), val, strerror(-r));
-		send_simple(l, CDT_KIND_ERROR, id, "conduit.failed");
-		return;
-	}
-	reply_fd(l, id, fd);
-}
-
 static void route_call(struct blayer *l, const cdt_msg *m, const struct msg_args *a)
 {
 	struct broker *b = l->b;
@@ -288,11 +202,11 @@ static void route_call(struct blayer *l, const cdt_msg *m, const struct msg_args
 	int r;
 
 	if (!callee || !callee->hello_done || callee->dropped) {
-		send_simple(l, CDT_KIND_ERROR, id, "conduit.unavailable");
+		dispatch_send_simple(l, CDT_KIND_ERROR, id, "conduit.unavailable");
 		return;
 	}
 	if (l->npending >= BROKER_PENDING_MAX) {
-		send_simple(l, CDT_KIND_ERROR, id, "conduit.busy");
+		dispatch_send_simple(l, CDT_KIND_ERROR, id, "conduit.busy");
 		return;
 	}
 	p = calloc(1, sizeof(*p));
@@ -309,14 +223,14 @@ static void route_call(struct blayer *l, const cdt_msg *m, const struct msg_args
 		r = loop_add_timer(b->loop, loop_now_ns() + BROKER_CALL_TIMEOUT, on_call_timeout, p,
 				   &p->timer);
 	if (r >= 0)
-		r = send_to(callee, fwd);
+		r = dispatch_send(callee, fwd);
 	cdt_msg_free(fwd);
 	if (r < 0) {
 		if (p)
 			loop_source_free(p->timer);
 		free(p);
-		send_simple(l, CDT_KIND_ERROR, id,
-			    r == -ENOBUFS ? "conduit.busy" : "conduit.unavailable");
+		dispatch_send_simple(l, CDT_KIND_ERROR, id,
+				     r == -ENOBUFS ? "conduit.busy" : "conduit.unavailable");
 		return;
 	}
 	p->caller = l;
@@ -393,7 +307,8 @@ static int on_hello(struct blayer *l, cdt_msg *m)
 	}
 	if (cdt_msg_new(CDT_KIND_HELLO, 0, NULL, &r) < 0 ||
 	    cdt_msg_add_u64(r, "version", CDT_PROTOCOL_VERSION) < 0 ||
-	    cdt_msg_add_string(r, "layer", l->name, strlen(l->name)) < 0 || send_to(l, r) < 0) {
+	    cdt_msg_add_string(r, "layer", l->name, strlen(l->name)) < 0 ||
+	    dispatch_send(l, r) < 0) {
 		cdt_msg_free(r);
 		return -ENOMEM;
 	}
@@ -430,26 +345,27 @@ static int on_call(struct blayer *l, cdt_msg *m)
 					       : AUDIT_VERDICT_DENY;
 	r = audit_decision(l, m, &a, v, d.rule_id, d.line, d.reason);
 	if (v == AUDIT_VERDICT_DENY || v == AUDIT_VERDICT_RATE_LIMITED) {
-		send_simple(l, CDT_KIND_ERROR, id,
-			    v == AUDIT_VERDICT_DENY ? "conduit.denied" : "conduit.rate_limited");
+		dispatch_send_simple(l, CDT_KIND_ERROR, id,
+				     v == AUDIT_VERDICT_DENY ? "conduit.denied"
+							     : "conduit.rate_limited");
 		return 0;
 	}
 	if (r < 0 && strcmp(method, "conduit.ping") != 0) {
 		/* Fail closed: a call the log cannot record does not happen.
 		 * Only the side-effect-free ping is still answered. */
-		send_simple(l, CDT_KIND_ERROR, id, "conduit.failed");
+		dispatch_send_simple(l, CDT_KIND_ERROR, id, "conduit.failed");
 		return 0;
 	}
 	if (strcmp(method, "conduit.ping") == 0)
-		send_simple(l, CDT_KIND_REPLY, id, NULL);
+		dispatch_send_simple(l, CDT_KIND_REPLY, id, NULL);
 	else if (strcmp(method, "conduit.open") == 0)
-		serve_resource(l, m, POLICY_RES_OPEN);
+		services_resource(l, m, POLICY_RES_OPEN);
 	else if (strcmp(method, "conduit.connect") == 0)
-		serve_resource(l, m, POLICY_RES_CONNECT);
+		services_resource(l, m, POLICY_RES_CONNECT);
 	else if (strcmp(method, "conduit.listen") == 0)
-		serve_resource(l, m, POLICY_RES_LISTEN);
+		services_resource(l, m, POLICY_RES_LISTEN);
 	else if (strncmp(method, "conduit.", 8) == 0)
-		send_simple(l, CDT_KIND_ERROR, id, "conduit.unavailable");
+		dispatch_send_simple(l, CDT_KIND_ERROR, id, "conduit.unavailable");
 	else
 		route_call(l, m, &a);
 	return 0;
@@ -478,11 +394,11 @@ static int on_result(struct blayer *l, cdt_msg *m)
 	}
 	args_of(m, &a);
 	if (cdt_msg_new(cdt_msg_kind(m), p->caller_id, cdt_msg_name(m), &fwd) < 0 ||
-	    args_copy(fwd, &a) < 0 || send_to(p->caller, fwd) < 0) {
+	    args_copy(fwd, &a) < 0 || dispatch_send(p->caller, fwd) < 0) {
 		/* The caller is not reading (queue full: dropped by
 		 * dispatch_reap) or out of memory: it loses this reply; the
 		 * provider did nothing wrong. */
-		send_simple(p->caller, CDT_KIND_ERROR, p->caller_id, "conduit.busy");
+		dispatch_send_simple(p->caller, CDT_KIND_ERROR, p->caller_id, "conduit.busy");
 	}
 	cdt_msg_free(fwd);
 	pending_free(b, p);
@@ -515,7 +431,7 @@ static int on_event(struct blayer *l, cdt_msg *m)
 		 * the publisher or anyone else. */
 		if (cdt_msg_new(CDT_KIND_EVENT, 0, ev, &fwd) == 0 && args_copy(fwd, &a) == 0 &&
 		    cdt_msg_add_string(fwd, "_publisher", l->name, strlen(l->name)) == 0)
-			(void)send_to(s, fwd);
+			(void)dispatch_send(s, fwd);
 		cdt_msg_free(fwd);
 	}
 	return 0;

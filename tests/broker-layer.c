@@ -77,6 +77,8 @@ static cdt_msg *recv_msg_within(int timeout_ms)
 	cdt_msg *m;
 	int r = cdt_chan_recv_wait(chan, &m, timeout_ms);
 
+	if (r == -CDT_E_CLOSED)
+		exit(0); /* the broker's FIN: an orderly stop */
 	if (r < 0)
 		die("recv", r);
 	return m;
