@@ -273,8 +273,9 @@ static int on_hup(struct loop_source *s, const struct signalfd_siginfo *si, void
 	return 0;
 }
 
-int broker_new(const char *policy_path, const char *audit_path, struct broker **ret_b)
+int broker_new(const struct broker_opts *o, struct broker **ret_b)
 {
+	const char *policy_path = o->policy_path, *audit_path = o->audit_path;
 	struct broker *b = calloc(1, sizeof(*b));
 	const struct policy_audit *pa;
 	int r;
@@ -283,6 +284,7 @@ int broker_new(const char *policy_path, const char *audit_path, struct broker **
 		return -ENOMEM;
 	b->root_fd = -1;
 	b->policy_path = policy_path;
+	b->heartbeat_ns = o->heartbeat_ns;
 	b->next_call_id = 1;
 	r = loop_new(&b->loop);
 	if (r < 0)

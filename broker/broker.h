@@ -32,6 +32,7 @@
 #define BROKER_READ_BURST    16			    /* messages read per layer per loop turn */
 #define BROKER_CALL_TIMEOUT  (5ull * 1000000000)    /* routed call deadline */
 #define BROKER_START_TIMEOUT (5ull * 1000000000)    /* spawn to hello */
+#define BROKER_HEARTBEAT     (10ull * 1000000000)   /* default silence before a kill */
 #define BROKER_STOP_TIMEOUT  (2ull * 1000000000)    /* SIGTERM to SIGKILL */
 #define BROKER_SUBS_MAX	     256		    /* subscriptions per layer */
 #define BROKER_ERRLINE_MAX   512		    /* bytes of one logged stderr line */
@@ -55,9 +56,11 @@ struct blayer {
 	struct sandbox_plan *plan;
 	pid_t pid; /* logs and audit only */
 	bool hello_done;
-	bool restart_after_stop;	   /* reload changed the sandbox: start again once gone */
-	bool dropped;			   /* channel dropped for a violation; exit will follow */
-	bool chan_eof;			   /* channel ended without a FIN */
+	bool restart_after_stop; /* reload changed the sandbox: start again once gone */
+	bool dropped;		 /* channel dropped for a violation; exit will follow */
+	bool chan_eof;		 /* channel ended without a FIN */
+	struct loop_source *ping_timer;
+	uint64_t ping_id;		   /* the broker's outstanding conduit.ping, 0 if none */
 	bool backpressure;		   /* a send hit the queue cap: drop at the next reap */
 	size_t npending;		   /* routed calls from this layer still waiting */
 	const char *subs[BROKER_SUBS_MAX]; /* subscribed event names, in the policy arena */
@@ -74,14 +77,20 @@ struct broker {
 	size_t nlayers;
 	struct pending *pending; /* routed calls, newest first */
 	uint64_t next_call_id;
-	int root_fd; /* "/" as O_PATH, for conduit.open beneath it */
+	uint64_t heartbeat_ns; /* 0: no heartbeat */
+	int root_fd;	       /* "/" as O_PATH, for conduit.open beneath it */
 	bool stopping;
 	bool audit_broken; /* the last audit write failed */
 	int exit_code;
 };
 
 /* broker.c */
-int broker_new(const char *policy_path, const char *audit_path, struct broker **ret_b);
+struct broker_opts {
+	const char *policy_path; /* kept, not copied: must outlive the broker */
+	const char *audit_path;	 /* NULL: the policy's audit line */
+	uint64_t heartbeat_ns;	 /* silence before a ready layer is killed; 0: never */
+};
+int broker_new(const struct broker_opts *o, struct broker **ret_b);
 int broker_run(struct broker *b);
 void broker_free(struct broker *b);
 /* Write one record; layer may be NULL.  On failure the broker raises an
@@ -105,6 +114,8 @@ void layer_fini(struct blayer *l);
 struct blayer *layer_find(struct broker *b, const char *name);
 
 /* dispatch.c */
+/* Liveness: send the broker's conduit.ping when due. */
+int dispatch_ping_due(struct loop_source *s, uint64_t now, void *userdata);
 int dispatch_chan_event(struct loop_source *s, int fd, uint32_t revents, void *userdata);
 /* The layer's channel is going away: fail its callers, forget its calls. */
 void dispatch_layer_gone(struct blayer *l);

@@ -100,8 +100,7 @@ int dispatch_send(struct blayer *l, const cdt_msg *m)
 	return r;
 }
 
-void dispatch_send_simple(struct blayer *l, enum cdt_kind kind, uint64_t id,
-				   const char *name)
+void dispatch_send_simple(struct blayer *l, enum cdt_kind kind, uint64_t id, const char *name)
 {
 	cdt_msg *m = NULL;
 
@@ -241,6 +240,22 @@ static void route_call(struct blayer *l, const cdt_msg *m, const struct msg_args
 	l->npending++;
 }
 
+int dispatch_ping_due(struct loop_source *s, uint64_t now, void *userdata)
+{
+	struct blayer *l = userdata;
+
+	if (!l->hello_done || l->dropped || !l->chan)
+		return 0;
+	/* One heartbeat in flight at a time; silence is judged by the
+	 * supervisor's deadline, which only an answer pushes back. */
+	if (!l->ping_id) {
+		l->ping_id = l->b->next_call_id++;
+		dispatch_send_simple(l, CDT_KIND_CALL, l->ping_id, "conduit.ping");
+		dispatch_reap(l->b);
+	}
+	return loop_timer_set(s, now + l->b->heartbeat_ns / 4);
+}
+
 static int on_hello(struct blayer *l, cdt_msg *m);
 static int on_call(struct blayer *l, cdt_msg *m);
 static int on_result(struct blayer *l, cdt_msg *m);
@@ -314,6 +329,9 @@ static int on_hello(struct blayer *l, cdt_msg *m)
 	}
 	cdt_msg_free(r);
 	l->hello_done = true;
+	if (l->b->heartbeat_ns &&
+	    loop_timer_set(l->ping_timer, loop_now_ns() + l->b->heartbeat_ns / 4) < 0)
+		return -EINVAL;
 	return sup_ready(&l->sup, loop_now_ns()) < 0 ? -EINVAL : 0;
 }
 
@@ -378,6 +396,11 @@ static int on_result(struct blayer *l, cdt_msg *m)
 	struct msg_args a;
 	cdt_msg *fwd = NULL;
 
+	if (l->ping_id && cdt_msg_call_id(m) == l->ping_id) {
+		/* Any answer to the heartbeat shows the layer is reading. */
+		l->ping_id = 0;
+		return sup_heartbeat(&l->sup, loop_now_ns()) < 0 ? -EINVAL : 0;
+	}
 	for (p = b->pending; p; p = p->next)
 		if (p->callee == l && p->id == cdt_msg_call_id(m))
 			break;

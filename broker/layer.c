@@ -36,7 +36,8 @@ static int layer_hook(void *data, uint32_t *step)
 	sandbox_apply(h->plan, h->status_fd);
 }
 
-static void sup_config_from_policy(const struct policy_restart *pr, struct sup_config *c)
+static void sup_config_from_policy(const struct policy_restart *pr, uint64_t heartbeat_ns,
+				   struct sup_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->restart = pr->mode == POLICY_RESTART_ALWAYS	? SUP_RESTART_ALWAYS
@@ -55,6 +56,7 @@ static void sup_config_from_policy(const struct policy_restart *pr, struct sup_c
 	}
 	c->start_timeout_ns = BROKER_START_TIMEOUT;
 	c->stop_timeout_ns = BROKER_STOP_TIMEOUT;
+	c->heartbeat_ns = heartbeat_ns;
 }
 
 static int layer_apply(struct blayer *l, int act);
@@ -62,14 +64,18 @@ static int layer_apply(struct blayer *l, int act);
 static int on_sup_timer(struct loop_source *s, uint64_t now, void *userdata)
 {
 	struct blayer *l = userdata;
-	int act;
+	enum sup_state st = l->sup.state;
 
 	(void)s;
-	if (l->sup.state == SUP_STARTING && sup_deadline(&l->sup) <= now)
-		(void)broker_audit_simple(l->b, AUDIT_EV_VIOLATION, l, "timeout",
-					  "no hello before the start deadline");
-	act = sup_tick(&l->sup, now);
-	return layer_apply(l, act);
+	if ((st == SUP_STARTING || st == SUP_READY) && sup_deadline(&l->sup) <= now && l->chan &&
+	    !l->dropped) {
+		/* Audited once, channel dropped, killed and restarted. */
+		layer_violation(l, "timeout", NULL,
+				st == SUP_STARTING ? "no hello before the start deadline"
+						   : "no answer to the broker's heartbeat");
+		return 0;
+	}
+	return layer_apply(l, sup_tick(&l->sup, now));
 }
 
 int layer_init(struct broker *b, struct blayer *l, const struct policy_layer *pl)
@@ -81,8 +87,11 @@ int layer_init(struct broker *b, struct blayer *l, const struct policy_layer *pl
 	l->pl = pl;
 	l->err_fd = -1;
 	snprintf(l->name, sizeof(l->name), "%s", pl->spec.name);
-	sup_config_from_policy(&pl->restart, &cfg);
+	sup_config_from_policy(&pl->restart, b->heartbeat_ns, &cfg);
 	r = sup_init(&l->sup, &cfg);
+	if (r < 0)
+		return r;
+	r = loop_add_timer(b->loop, LOOP_NO_DEADLINE, dispatch_ping_due, l, &l->ping_timer);
 	if (r < 0)
 		return r;
 	return loop_add_timer(b->loop, LOOP_NO_DEADLINE, on_sup_timer, l, &l->sup_timer);
@@ -144,6 +153,9 @@ static void chan_close(struct blayer *l)
 	l->chan = NULL;
 	l->hello_done = false;
 	l->nsubs = 0;
+	l->ping_id = 0;
+	if (l->ping_timer)
+		(void)loop_timer_set(l->ping_timer, LOOP_NO_DEADLINE);
 }
 
 static int on_child_exit(struct loop_source *s, const siginfo_t *si, void *userdata)
@@ -471,6 +483,8 @@ void layer_fini(struct blayer *l)
 	l->child = NULL;
 	loop_source_free(l->sup_timer);
 	l->sup_timer = NULL;
+	loop_source_free(l->ping_timer);
+	l->ping_timer = NULL;
 	sandbox_plan_free(l->plan);
 	l->plan = NULL;
 }

@@ -24,7 +24,7 @@ enum {
 
 static void usage(FILE *f)
 {
-	fputs("Usage: conduit-broker --policy FILE [--audit FILE] [--foreground]\n"
+	fputs("Usage: conduit-broker --policy FILE [--audit FILE] [--heartbeat MS] [--foreground]\n"
 	      "       conduit-broker --help | --version\n"
 	      "\n"
 	      "Spawn the policy's layers in their sandboxes, carry and decide every\n"
@@ -33,6 +33,7 @@ static void usage(FILE *f)
 	      "  -p, --policy FILE  compiled and enforced policy (required)\n"
 	      "  -a, --audit FILE   audit log (default: the policy's audit line)\n"
 	      "  -f, --foreground   stay in the foreground (the broker never daemonizes)\n"
+	      "  -H, --heartbeat MS kill a ready layer silent this long (default 10000, 0 off)\n"
 	      "  -h, --help         this text\n"
 	      "  -V, --version      version\n"
 	      "\n"
@@ -61,15 +62,22 @@ static int stdio_fixup(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"policy", required_argument, NULL, 'p'}, {"audit", required_argument, NULL, 'a'},
-		{"foreground", no_argument, NULL, 'f'},	  {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0},
+		{"policy", required_argument, NULL, 'p'},
+		{"audit", required_argument, NULL, 'a'},
+		{"foreground", no_argument, NULL, 'f'},
+		{"heartbeat", required_argument, NULL, 'H'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
+	struct broker_opts bo = {.heartbeat_ns = BROKER_HEARTBEAT};
 	const char *policy = NULL, *audit = NULL;
+	char *end;
+	unsigned long long ms;
 	struct broker *b = NULL;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "p:a:fhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:a:fH:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			policy = optarg;
@@ -78,6 +86,17 @@ int main(int argc, char **argv)
 			audit = optarg;
 			break;
 		case 'f':
+			break;
+		case 'H':
+			errno = 0;
+			ms = strtoull(optarg, &end, 10);
+			/* At most a day: the product stays in range of a u64 of ns. */
+			if (errno || end == optarg || *end || optarg[0] == '-' ||
+			    ms > 86400000ull) {
+				fprintf(stderr, "conduit-broker: --heartbeat: 0..86400000 ms\n");
+				return EXIT_USAGE;
+			}
+			bo.heartbeat_ns = ms * 1000000ull;
 			break;
 		case 'h':
 			usage(stdout);
@@ -101,7 +120,9 @@ int main(int argc, char **argv)
 		fputs("conduit-broker: cannot initialise\n", stderr);
 		return EXIT_SETUP;
 	}
-	r = broker_new(policy, audit, &b);
+	bo.policy_path = policy;
+	bo.audit_path = audit;
+	r = broker_new(&bo, &b);
 	if (r == -EINVAL || r == -EPERM || r == -ELOOP || r == -EFBIG || r == -E2BIG)
 		return EXIT_POLICY;
 	if (r < 0) {

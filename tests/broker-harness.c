@@ -98,9 +98,10 @@ void bk_start(struct bk *bk)
 		fd = open(bk->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(126);
-		/* The broker must not outlive a crashed test. */
+		char hb[32];
+		snprintf(hb, sizeof(hb), "%d", bk->heartbeat_ms ? bk->heartbeat_ms : 10000);
 		execl(bk_broker_path, bk_broker_path, "--policy", bk->policy, "--audit", bk->audit,
-		      "--foreground", (char *)NULL);
+		      "--heartbeat", hb, "--foreground", (char *)NULL);
 		_exit(127);
 	}
 	bk->pid = pid;

@@ -39,7 +39,8 @@ struct bk {
 	char log[128];
 	pid_t pid;
 	int pidfd;
-	int status; /* wait status once reaped, -1 before */
+	int status;	  /* wait status once reaped, -1 before */
+	int heartbeat_ms; /* --heartbeat for the broker; 0: its default */
 	struct bk_record rec[BK_RECORDS_MAX];
 	size_t nrec;
 	struct audit_verify_result verify;

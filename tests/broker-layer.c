@@ -314,6 +314,8 @@ int main(int argc, char **argv)
 		mode_subscriber();
 	else if (strcmp(mode, "publisher") == 0)
 		mode_publisher();
+	else if (strcmp(mode, "silent") == 0)
+		idle(); /* never answers the broker's heartbeat */
 	else if (strcmp(mode, "crash") == 0)
 		exit(3);
 	else if (strcmp(mode, "garbage") == 0) {

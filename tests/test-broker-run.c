@@ -327,6 +327,30 @@ static void test_adversaries(void **state)
 	bk_cleanup(&bk);
 }
 
+/* A ready layer that stops answering the broker's heartbeat is dropped
+ * with one timeout violation and killed; a provider that answers is not. */
+static void test_heartbeat(void **state)
+{
+	struct bk bk;
+	char text[2048];
+
+	(void)state;
+	bk_init(&bk);
+	bk.heartbeat_ms = 400;
+	snprintf(text, sizeof(text), "%s%s", echo_only, ADVERSARY("silent", ""));
+	bk_write_policy(&bk, text);
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "layer silent failed", 1, WAIT));
+	assert_true(bk_wait_log(&bk, "RESULT ready as echo", 1, WAIT));
+	stop_clean(&bk);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, "silent", NULL, "timeout"), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 1);
+	assert_string_equal(bk_find(&bk, AUDIT_EV_EXIT, "silent", NULL, 0)->signal, "SIGKILL");
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "echo", NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "echo", NULL, NULL), 1);
+	bk_cleanup(&bk);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest integration[] = {
@@ -338,6 +362,7 @@ int main(int argc, char **argv)
 
 	const struct CMUnitTest adversarial[] = {
 		cmocka_unit_test(test_adversaries),
+		cmocka_unit_test(test_heartbeat),
 	};
 
 	if (argc < 3) {
