@@ -35,7 +35,7 @@ struct bk_record {
 struct bk {
 	char dir[64];
 	char policy[128];
-	char audit[128];
+	char audit[192];
 	char log[128];
 	pid_t pid;
 	int pidfd;

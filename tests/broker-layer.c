@@ -160,6 +160,23 @@ static void mode_client(void)
 	fprintf(stderr, "RESULT client-done\n");
 }
 
+/* Many pings and opens: the audit-failure test fills the log's disk
+ * while this runs. */
+static void mode_pingopen(void)
+{
+	const char *path = getenv("TEST_OPEN") ? getenv("TEST_OPEN") : "";
+
+	for (int i = 0; i < 40; i++) {
+		int fd;
+		cdt_msg_free(call("po ping", "conduit.ping", NULL, NULL));
+		cdt_msg *m = call("po open", "conduit.open", "path", path);
+		if (cdt_msg_take_fd(m, "fd", &fd) == 0)
+			close(fd);
+		cdt_msg_free(m);
+	}
+	fprintf(stderr, "RESULT po-done\n");
+}
+
 static void mode_provider(void)
 {
 	for (;;) {
@@ -314,6 +331,8 @@ int main(int argc, char **argv)
 		mode_subscriber();
 	else if (strcmp(mode, "publisher") == 0)
 		mode_publisher();
+	else if (strcmp(mode, "pingopen") == 0)
+		mode_pingopen();
 	else if (strcmp(mode, "silent") == 0)
 		idle(); /* never answers the broker's heartbeat */
 	else if (strcmp(mode, "crash") == 0)

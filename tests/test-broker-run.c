@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -351,6 +352,58 @@ static void test_heartbeat(void **state)
 	bk_cleanup(&bk);
 }
 
+/* The audit log's file system fills up: the broker stays up, answers
+ * pings, fails conduit.open closed, and once there is room again the log
+ * records the gap and an alarm and still verifies. */
+static void test_audit_full(void **state)
+{
+	char fs[96], cmd[256], path[192];
+	struct bk bk;
+	size_t ok, failed;
+
+	(void)state;
+	bk_init(&bk);
+	snprintf(fs, sizeof(fs), "%s/fs", bk.dir);
+	assert_int_equal(mkdir(fs, 0700), 0);
+	snprintf(cmd, sizeof(cmd), "mount -t tmpfs -o size=8k conduit-bk '%s'", fs);
+	if (system(cmd) != 0) {
+		bk_cleanup(&bk);
+		skip(); /* needs root and tmpfs */
+	}
+	snprintf(bk.audit, sizeof(bk.audit), "%s/audit.log", fs);
+	bk_write_file(&bk, "data.txt", "x\n");
+	snprintf(path, sizeof(path), "%s/data.txt", bk.dir);
+	setenv("TEST_OPEN", path, 1);
+	bk_write_policy(&bk, "version 1\n"
+			     "layer po {\n"
+			     "    exec \"@LAYER@\" \"pingopen\"\n" LAYER_HEAD "    env TEST_OPEN\n"
+			     "    open \"@DIR@/data.txt\" read\n"
+			     "    allow conduit.ping\n"
+			     "    allow conduit.open path \"@DIR@/data.txt\"\n"
+			     "}\n");
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "RESULT po-done", 1, WAIT));
+	assert_int_equal(bk_log_count(&bk, "RESULT po ping reply"), 40);
+	ok = bk_log_count(&bk, "RESULT po open reply");
+	failed = bk_log_count(&bk, "RESULT po open error conduit.failed");
+	fprintf(stderr, "# opens: %zu served, %zu failed closed\n", ok, failed);
+	assert_true(ok > 0);
+	assert_true(failed > 0);
+	assert_int_equal(ok + failed, 40);
+	assert_int_equal(bk_log_count(&bk, "ALARM: audit log write failed"), 1);
+	snprintf(cmd, sizeof(cmd), "mount -o remount,size=1m '%s'", fs);
+	assert_int_equal(system(cmd), 0);
+	stop_clean(&bk);
+	assert_true(bk.verify.lost > 0);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_GAP, NULL, NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_ALARM, NULL, NULL, "audit-write-failed"), 1);
+	/* Every open that was served has its allow record. */
+	assert_true(bk_count(&bk, AUDIT_EV_DECISION, "po", "conduit.open", NULL) >= ok);
+	snprintf(cmd, sizeof(cmd), "umount '%s'", fs);
+	assert_int_equal(system(cmd), 0);
+	bk_cleanup(&bk);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest integration[] = {
@@ -363,6 +416,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest adversarial[] = {
 		cmocka_unit_test(test_adversaries),
 		cmocka_unit_test(test_heartbeat),
+		cmocka_unit_test(test_audit_full),
 	};
 
 	if (argc < 3) {
