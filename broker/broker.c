@@ -213,6 +213,7 @@ static int broker_swap_policy(struct broker *b, struct policy *np, struct policy
 				}
 		l->nsubs = keep;
 		l->pl = pl;
+		layer_reconfigure(l);
 		if (pl && changed)
 			l->restart_after_stop = true;
 	}

@@ -106,6 +106,8 @@ void broker_check_done(struct broker *b);
 /* layer.c */
 int layer_init(struct broker *b, struct blayer *l, const struct policy_layer *pl);
 int layer_start(struct blayer *l);
+/* Take the restart settings of l->pl (after a reload). */
+void layer_reconfigure(struct blayer *l);
 int layer_stop(struct blayer *l);
 /* A protocol violation: drop the channel, one violation record, kill and
  * restart by the policy. */

@@ -501,6 +501,11 @@ static int handle(struct blayer *l, cdt_msg *m)
 	enum cdt_kind k = cdt_msg_kind(m);
 	unsigned st = l->hello_done ? ST_READY : ST_STARTING;
 
+	/* A reload removed this layer: it is being stopped; nothing it says
+	 * is acted on any more. */
+	if (!l->pl)
+		return 0;
+
 	if ((size_t)k >= sizeof(dispatch_table) / sizeof(dispatch_table[0]) ||
 	    !dispatch_table[k].fn || !(dispatch_table[k].states & st)) {
 		layer_violation(l, "protocol-violation", cdt_msg_name(m),

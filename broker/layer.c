@@ -78,6 +78,18 @@ static int on_sup_timer(struct loop_source *s, uint64_t now, void *userdata)
 	return layer_apply(l, sup_tick(&l->sup, now));
 }
 
+void layer_reconfigure(struct blayer *l)
+{
+	struct sup_config cfg;
+
+	if (!l->pl)
+		return;
+	sup_config_from_policy(&l->pl->restart, l->b->heartbeat_ns, &cfg);
+	/* Pure data: the new restart policy counts from the next event on. */
+	if (sup_config_check(&cfg) == 0)
+		l->sup.cfg = cfg;
+}
+
 int layer_init(struct broker *b, struct blayer *l, const struct policy_layer *pl)
 {
 	struct sup_config cfg;

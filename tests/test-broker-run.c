@@ -161,6 +161,10 @@ static void test_events(void **state)
 	assert_true(bk_wait_log(&bk, "layer sub: RESULT event test.tick from pub v=1", 3, WAIT));
 	assert_int_equal(bk_log_count(&bk, "v=2"), 0);
 	assert_int_equal(bk_log_count(&bk, "from (none)"), 0);
+	/* SIGINT stops the broker like SIGTERM. */
+	bk_signal(&bk, SIGINT);
+	assert_true(bk_wait_log(&bk, "conduit-broker: stopped", 1, WAIT));
+	assert_int_equal(bk_log_count(&bk, "SIGINT received"), 1);
 	stop_clean(&bk);
 	{
 		const struct bk_record *r = bk_find(&bk, AUDIT_EV_DECISION, "sub", "test.tick", 0);
