@@ -389,6 +389,11 @@ out:
 	close_pair(keyp);
 	close_pair(errp);
 	close_pair(sbp);
+	if (r < 0 && !l->child) {
+		/* Nothing started: the plan (and its dynamic uid) goes now. */
+		sandbox_plan_free(l->plan);
+		l->plan = NULL;
+	}
 	if (r < 0 && l->child) {
 		/* A local fault after the child exists: it must not run keyless
 		 * and unsupervised.  Its exit still arrives through the pidfd. */
