@@ -286,6 +286,7 @@ int broker_new(const struct broker_opts *o, struct broker **ret_b)
 	b->root_fd = -1;
 	b->policy_path = policy_path;
 	b->heartbeat_ns = o->heartbeat_ns;
+	b->call_timeout_ns = o->call_timeout_ns ? o->call_timeout_ns : BROKER_CALL_TIMEOUT;
 	b->next_call_id = 1;
 	r = loop_new(&b->loop);
 	if (r < 0)

@@ -77,8 +77,9 @@ struct broker {
 	size_t nlayers;
 	struct pending *pending; /* routed calls, newest first */
 	uint64_t next_call_id;
-	uint64_t heartbeat_ns; /* 0: no heartbeat */
-	int root_fd;	       /* "/" as O_PATH, for conduit.open beneath it */
+	uint64_t heartbeat_ns;	  /* 0: no heartbeat */
+	uint64_t call_timeout_ns; /* routed call deadline */
+	int root_fd;		  /* "/" as O_PATH, for conduit.open beneath it */
 	bool stopping;
 	bool audit_broken; /* the last audit write failed */
 	int exit_code;
@@ -86,9 +87,10 @@ struct broker {
 
 /* broker.c */
 struct broker_opts {
-	const char *policy_path; /* kept, not copied: must outlive the broker */
-	const char *audit_path;	 /* NULL: the policy's audit line */
-	uint64_t heartbeat_ns;	 /* silence before a ready layer is killed; 0: never */
+	const char *policy_path;  /* kept, not copied: must outlive the broker */
+	const char *audit_path;	  /* NULL: the policy's audit line */
+	uint64_t heartbeat_ns;	  /* silence before a ready layer is killed; 0: never */
+	uint64_t call_timeout_ns; /* routed call deadline, > 0 */
 };
 int broker_new(const struct broker_opts *o, struct broker **ret_b);
 int broker_run(struct broker *b);

@@ -219,7 +219,7 @@ static void route_call(struct blayer *l, const cdt_msg *m, const struct msg_args
 	if (r >= 0)
 		r = cdt_msg_add_string(fwd, "_caller", l->name, strlen(l->name));
 	if (r >= 0)
-		r = loop_add_timer(b->loop, loop_now_ns() + BROKER_CALL_TIMEOUT, on_call_timeout, p,
+		r = loop_add_timer(b->loop, loop_now_ns() + b->call_timeout_ns, on_call_timeout, p,
 				   &p->timer);
 	if (r >= 0)
 		r = dispatch_send(callee, fwd);

@@ -24,7 +24,8 @@ enum {
 
 static void usage(FILE *f)
 {
-	fputs("Usage: conduit-broker --policy FILE [--audit FILE] [--heartbeat MS] [--foreground]\n"
+	fputs("Usage: conduit-broker --policy FILE [--audit FILE] [--heartbeat MS]\n"
+	      "                      [--call-timeout MS] [--foreground]\n"
 	      "       conduit-broker --help | --version\n"
 	      "\n"
 	      "Spawn the policy's layers in their sandboxes, carry and decide every\n"
@@ -34,6 +35,7 @@ static void usage(FILE *f)
 	      "  -a, --audit FILE   audit log (default: the policy's audit line)\n"
 	      "  -f, --foreground   stay in the foreground (the broker never daemonizes)\n"
 	      "  -H, --heartbeat MS kill a ready layer silent this long (default 10000, 0 off)\n"
+	      "  -T, --call-timeout MS  deadline of a routed call (default 5000)\n"
 	      "  -h, --help         this text\n"
 	      "  -V, --version      version\n"
 	      "\n"
@@ -66,18 +68,20 @@ int main(int argc, char **argv)
 		{"audit", required_argument, NULL, 'a'},
 		{"foreground", no_argument, NULL, 'f'},
 		{"heartbeat", required_argument, NULL, 'H'},
+		{"call-timeout", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	struct broker_opts bo = {.heartbeat_ns = BROKER_HEARTBEAT};
+	struct broker_opts bo = {.heartbeat_ns = BROKER_HEARTBEAT,
+				 .call_timeout_ns = BROKER_CALL_TIMEOUT};
 	const char *policy = NULL, *audit = NULL;
 	char *end;
 	unsigned long long ms;
 	struct broker *b = NULL;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "p:a:fH:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:a:fH:T:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			policy = optarg;
@@ -88,15 +92,21 @@ int main(int argc, char **argv)
 		case 'f':
 			break;
 		case 'H':
+		case 'T':
 			errno = 0;
 			ms = strtoull(optarg, &end, 10);
 			/* At most a day: the product stays in range of a u64 of ns. */
 			if (errno || end == optarg || *end || optarg[0] == '-' ||
-			    ms > 86400000ull) {
-				fprintf(stderr, "conduit-broker: --heartbeat: 0..86400000 ms\n");
+			    ms > 86400000ull || (c == 'T' && ms == 0)) {
+				fprintf(stderr, "conduit-broker: --%s: %s..86400000 ms\n",
+					c == 'H' ? "heartbeat" : "call-timeout",
+					c == 'H' ? "0" : "1");
 				return EXIT_USAGE;
 			}
-			bo.heartbeat_ns = ms * 1000000ull;
+			if (c == 'H')
+				bo.heartbeat_ns = ms * 1000000ull;
+			else
+				bo.call_timeout_ns = ms * 1000000ull;
 			break;
 		case 'h':
 			usage(stdout);

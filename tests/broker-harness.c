@@ -98,10 +98,11 @@ void bk_start(struct bk *bk)
 		fd = open(bk->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(126);
-		char hb[32];
+		char hb[32], ct[32];
 		snprintf(hb, sizeof(hb), "%d", bk->heartbeat_ms ? bk->heartbeat_ms : 10000);
+		snprintf(ct, sizeof(ct), "%d", bk->call_timeout_ms ? bk->call_timeout_ms : 5000);
 		execl(bk_broker_path, bk_broker_path, "--policy", bk->policy, "--audit", bk->audit,
-		      "--heartbeat", hb, "--foreground", (char *)NULL);
+		      "--heartbeat", hb, "--call-timeout", ct, "--foreground", (char *)NULL);
 		_exit(127);
 	}
 	bk->pid = pid;

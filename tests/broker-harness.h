@@ -39,8 +39,9 @@ struct bk {
 	char log[128];
 	pid_t pid;
 	int pidfd;
-	int status;	  /* wait status once reaped, -1 before */
-	int heartbeat_ms; /* --heartbeat for the broker; 0: its default */
+	int status;	     /* wait status once reaped, -1 before */
+	int heartbeat_ms;    /* --heartbeat for the broker; 0: 10000 */
+	int call_timeout_ms; /* --call-timeout; 0: 5000 */
 	struct bk_record rec[BK_RECORDS_MAX];
 	size_t nrec;
 	struct audit_verify_result verify;

@@ -177,6 +177,24 @@ static void mode_pingopen(void)
 	fprintf(stderr, "RESULT po-done\n");
 }
 
+/* A call past its deadline, then calls to a provider that is gone. */
+static void mode_slowcaller(void)
+{
+	const struct timespec tick = {0, 20 * 1000 * 1000};
+	bool unavailable = false;
+
+	cdt_msg_free(call("slow", "test.slow", NULL, NULL));
+	for (int i = 0; i < 250 && !unavailable; i++) {
+		cdt_msg *m = call("gone", "test.gone", NULL, NULL);
+		unavailable = cdt_msg_kind(m) == CDT_KIND_ERROR &&
+			      strcmp(cdt_msg_name(m), "conduit.unavailable") == 0;
+		cdt_msg_free(m);
+		if (!unavailable)
+			nanosleep(&tick, NULL);
+	}
+	fprintf(stderr, "RESULT slowcaller-done\n");
+}
+
 static void mode_provider(void)
 {
 	for (;;) {
@@ -192,6 +210,11 @@ static void mode_provider(void)
 		if (cdt_msg_kind(m) != CDT_KIND_CALL) {
 			cdt_msg_free(m);
 			continue;
+		}
+		if (strcmp(cdt_msg_name(m), "test.slow") == 0) {
+			/* Answer after the caller's deadline: a late reply. */
+			const struct timespec late = {0, 600 * 1000 * 1000};
+			nanosleep(&late, NULL);
 		}
 		if (cdt_msg_get_string(m, "_caller", &caller, NULL) < 0)
 			caller = "(none)";
@@ -331,6 +354,8 @@ int main(int argc, char **argv)
 		mode_subscriber();
 	else if (strcmp(mode, "publisher") == 0)
 		mode_publisher();
+	else if (strcmp(mode, "slowcaller") == 0)
+		mode_slowcaller();
 	else if (strcmp(mode, "pingopen") == 0)
 		mode_pingopen();
 	else if (strcmp(mode, "silent") == 0)

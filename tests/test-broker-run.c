@@ -423,6 +423,45 @@ static void test_audit_full(void **state)
 	bk_cleanup(&bk);
 }
 
+/* A routed call past its deadline gets conduit.timeout and the late reply
+ * is dropped with one alarm; a provider that is gone (failed) answers
+ * conduit.unavailable through the broker. */
+static void test_timeout_unavailable(void **state)
+{
+	struct bk bk;
+
+	(void)state;
+	bk_init(&bk);
+	bk.call_timeout_ms = 300;
+	bk_write_policy(&bk,
+			"version 1\n"
+			"layer slow {\n"
+			"    exec \"@LAYER@\" \"provider\" \"test.slow\"\n" LAYER_HEAD
+			"    provide test.slow\n"
+			"}\n"
+			"layer gone {\n"
+			"    exec \"@LAYER@\" \"crash\" \"test.gone\"\n" LAYER_HEAD
+			"    restart never\n"
+			"    provide test.gone\n"
+			"}\n"
+			"layer caller {\n"
+			"    exec \"@LAYER@\" \"slowcaller\"\n" LAYER_HEAD "    allow test.slow\n"
+			"    allow test.gone\n"
+			"}\n");
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "RESULT slowcaller-done", 1, WAIT));
+	assert_int_equal(bk_log_count(&bk, "RESULT slow error conduit.timeout"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT gone error conduit.unavailable"), 1);
+	assert_true(bk_wait_log(&bk, "layer slow: RESULT served test.slow", 1, WAIT));
+	stop_clean(&bk);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_ALARM, "slow", NULL, "late-reply"), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "caller", "test.slow", NULL), 1);
+	assert_true(bk_count(&bk, AUDIT_EV_DECISION, "caller", "test.gone", NULL) >= 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_ALARM, "gone", NULL, "layer-failed"), 1);
+	bk_cleanup(&bk);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest integration[] = {
@@ -430,6 +469,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_crash_loop),
 		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_timeout_unavailable),
 	};
 
 	const struct CMUnitTest adversarial[] = {

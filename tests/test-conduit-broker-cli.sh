@@ -35,6 +35,7 @@ rc=$(run "$B" --bogus); check "unknown option" 2 "$rc"
 rc=$(run "$B" --policy "$dir/good.policy" --heartbeat -1); check "negative heartbeat" 2 "$rc"
 rc=$(run "$B" --policy "$dir/good.policy" --heartbeat 86400001); check "heartbeat over a day" 2 "$rc"
 rc=$(run "$B" --policy "$dir/good.policy" --heartbeat 5x); check "heartbeat not a number" 2 "$rc"
+rc=$(run "$B" --policy "$dir/good.policy" --call-timeout 0); check "call timeout 0" 2 "$rc"
 rc=$(run "$B" --policy "$dir/bad.policy" --audit "$dir/a.log")
 check "policy with errors" 3 "$rc" "bad.policy:2" "$dir/err"
 [ ! -e "$dir/a.log" ] || { echo "not ok - audit log created for a refused policy"; fails=$((fails + 1)); }
