@@ -362,7 +362,9 @@ static int on_call(struct blayer *l, cdt_msg *m)
 	    : d.logonly			       ? AUDIT_VERDICT_COMPLAIN
 					       : AUDIT_VERDICT_DENY;
 	r = audit_decision(l, m, &a, v, d.rule_id, d.line, d.reason);
-	if (v == AUDIT_VERDICT_DENY || v == AUDIT_VERDICT_RATE_LIMITED) {
+	/* Complain mode (docs/policy.md section 7): audited as decided, let
+	 * through. */
+	if ((v == AUDIT_VERDICT_DENY || v == AUDIT_VERDICT_RATE_LIMITED) && !d.logonly) {
 		dispatch_send_simple(l, CDT_KIND_ERROR, id,
 				     v == AUDIT_VERDICT_DENY ? "conduit.denied"
 							     : "conduit.rate_limited");

@@ -462,6 +462,42 @@ static void test_timeout_unavailable(void **state)
 	bk_cleanup(&bk);
 }
 
+/* Complain mode: a layer with `log` and no rules has every call audited as
+ * `complain` under its default rule, and let through. */
+static void test_complain(void **state)
+{
+	struct bk bk;
+	char text[2048];
+
+	(void)state;
+	bk_init(&bk);
+	setenv("TEST_OPEN", "/nonexistent", 1);
+	snprintf(text, sizeof(text),
+		 "version 1\n"
+		 "layer client {\n"
+		 "    exec \"@LAYER@\" \"client\"\n" LAYER_HEAD "    log\n"
+		 "}\n%s",
+		 provider_layer);
+	bk_write_policy(&bk, text);
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "RESULT client-done", 1, WAIT));
+	assert_int_equal(bk_log_count(&bk, "RESULT ping reply"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT denied reply"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT rate2 reply"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT routed-caller client"), 1);
+	/* No resource is declared: the policy lets the call through, the
+	 * broker still has nothing to open. */
+	assert_int_equal(bk_log_count(&bk, "RESULT open error conduit.denied"), 1);
+	stop_clean(&bk);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "client", NULL, NULL), 7);
+	for (size_t i = 0; i < bk.nrec; i++)
+		if (bk.rec[i].event == AUDIT_EV_DECISION) {
+			assert_int_equal(bk.rec[i].verdict, AUDIT_VERDICT_COMPLAIN);
+			assert_string_equal(bk.rec[i].rule, "client#default");
+		}
+	bk_cleanup(&bk);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest integration[] = {
@@ -470,6 +506,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_crash_loop),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_timeout_unavailable),
+		cmocka_unit_test(test_complain),
 	};
 
 	const struct CMUnitTest adversarial[] = {
