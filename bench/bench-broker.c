@@ -55,7 +55,7 @@ static double median_us(uint64_t *v, size_t n)
 	return (double)v[n / 2] / 1000.0;
 }
 
-static void die(const char *what, int r)
+static _Noreturn void die(const char *what, int r)
 {
 	fprintf(stderr, "BENCH fatal %s: %s\n", what, cdt_strerror(r));
 	exit(2);

@@ -34,7 +34,7 @@ static _Noreturn void idle(void)
 		nanosleep(&t, NULL);
 }
 
-static void die(const char *what, int r)
+static _Noreturn void die(const char *what, int r)
 {
 	fprintf(stderr, "RESULT fatal %s %s\n", what, cdt_strerror(r));
 	exit(2);
