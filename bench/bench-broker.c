@@ -173,10 +173,21 @@ static int run_layer(const char *mode)
 	cdt_msg_free(m);
 	if (strcmp(mode, "echo") == 0)
 		layer_echo();
-	layer_client();
-	/* Stay until the driver stops the broker (SIGTERM). */
-	while (cdt_chan_recv_wait(chan, &m, -1) == 0)
+	if (strcmp(mode, "idle") == 0)
+		fprintf(stderr, "BENCH ready\n");
+	else
+		layer_client();
+	/* Stay until the driver stops the broker, answering heartbeats. */
+	while (cdt_chan_recv_wait(chan, &m, -1) == 0) {
+		cdt_msg *p = NULL;
+		if (cdt_msg_kind(m) == CDT_KIND_CALL) {
+			if (cdt_msg_new(CDT_KIND_REPLY, cdt_msg_call_id(m), NULL, &p) < 0 ||
+			    cdt_chan_send_wait(chan, p, 5000) < 0)
+				die("heartbeat", -EIO);
+		}
+		cdt_msg_free(p);
 		cdt_msg_free(m);
+	}
 	return 0;
 }
 
@@ -289,13 +300,84 @@ static int broker_run(const char *broker, const char *dir, bool pinned)
 	return 0;
 }
 
+static size_t count_in(const char *path, const char *needle)
+{
+	char line[1024];
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Time from exec of the broker to 16 spawned (keyed) and 16 ready layers,
+ * and the broker's RSS with them running. */
+static void sixteen(const char *broker, const char *dir, const char *self)
+{
+	char policy[256], log[256], audit[256], status[64], line[256];
+	uint64_t t0, t_spawn = 0, t_ready = 0;
+	long rss = -1;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(policy, sizeof(policy), "%s/sixteen.policy", dir);
+	snprintf(log, sizeof(log), "%s/sixteen.err", dir);
+	snprintf(audit, sizeof(audit), "%s/sixteen.log", dir);
+	f = fopen(policy, "w");
+	if (!f)
+		die("policy", -errno);
+	fprintf(f, "version 1\n");
+	for (int i = 0; i < 16; i++)
+		fprintf(f,
+			"layer l%d {\n    exec \"%s\" \"idle\"\n    user dynamic\n"
+			"    syscalls stdio recvfd time\n"
+			"    syscalls allow mlock munlock getsockopt\n}\n",
+			i, self);
+	fclose(f);
+	chmod(policy, 0644);
+	t0 = now_ns();
+	pid = fork();
+	if (pid < 0)
+		die("fork", -errno);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execl(broker, broker, "--policy", policy, "--audit", audit, (char *)NULL);
+		_exit(127);
+	}
+	while (now_ns() - t0 < 30ull * 1000000000 && !t_ready) {
+		if (!t_spawn && count_in(audit, "\"event\":\"spawn\"") >= 16)
+			t_spawn = now_ns();
+		if (count_in(log, "BENCH ready") >= 16)
+			t_ready = now_ns();
+	}
+	snprintf(status, sizeof(status), "/proc/%d/status", (int)pid);
+	f = fopen(status, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &rss) == 1)
+			break;
+	if (f)
+		fclose(f);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	printf("\n16 sandboxed layers: spawned (key written) %.1f ms, all ready %.1f ms after the\n"
+	       "broker's fork (policy compile included); broker RSS with 16 ready layers %ld kB\n",
+	       t_spawn ? (double)(t_spawn - t0) / 1e6 : -1.0,
+	       t_ready ? (double)(t_ready - t0) / 1e6 : -1.0, rss);
+}
+
 int main(int argc, char **argv)
 {
 	char dir[] = "/tmp/conduit-bench-broker.XXXXXX", self[4096], path[256];
 	ssize_t n;
 	FILE *f;
 
-	if (argc == 2 && (strcmp(argv[1], "client") == 0 || strcmp(argv[1], "echo") == 0))
+	if (argc == 2 && (strcmp(argv[1], "client") == 0 || strcmp(argv[1], "echo") == 0 ||
+			  strcmp(argv[1], "idle") == 0))
 		return run_layer(argv[1]);
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s BROKER   (as root)\n", argv[0]);
@@ -328,6 +410,8 @@ int main(int argc, char **argv)
 		set_cpus(pinned);
 		broker_run(argv[1], dir, pinned);
 	}
+	set_cpus(false);
+	sixteen(argv[1], dir, self);
 	if (getenv("BENCH_KEEP"))
 		return 0;
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
