@@ -84,13 +84,26 @@ void dispatch_update_events(struct blayer *l)
 /* Queue msg to l.  -ENOBUFS: l is not reading (its queue is full). */
 int dispatch_send(struct blayer *l, const cdt_msg *m)
 {
+	size_t nfds = cdt_msg_nfds(m);
 	int r;
 
 	if (!l->chan || l->dropped)
 		return -ENOTCONN;
+	/* Passed fds only pile up while the socket is full.  Root is exempt
+	 * from the kernel's in-flight fd limit, so the broker counts them: a
+	 * layer that leaves more than BROKER_FDS_IN_FLIGHT queued is not
+	 * reading and is dropped like one whose byte queue is full. */
+	if (cdt_chan_queued(l->chan) == 0)
+		l->fds_queued = 0;
+	if (nfds && cdt_chan_queued(l->chan) > 0 && l->fds_queued + nfds > BROKER_FDS_IN_FLIGHT) {
+		l->backpressure = true;
+		return -ENOBUFS;
+	}
 	r = cdt_chan_send(l->chan, m);
 	if (r == -EAGAIN)
 		r = 0;
+	if (r == 0 && cdt_chan_queued(l->chan) > 0)
+		l->fds_queued += nfds;
 	/* A full queue means l stopped reading.  It is dropped by
 	 * dispatch_reap() once the current message is handled, never in the
 	 * middle of walking the pending list or the layers. */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -168,6 +169,10 @@ static void chan_close(struct blayer *l)
 	l->ping_id = 0;
 	if (l->ping_timer)
 		(void)loop_timer_set(l->ping_timer, LOOP_NO_DEADLINE);
+	/* A dropped layer may have had megabytes queued; give the pages back
+	 * to the system so one misbehaving layer does not leave the broker
+	 * large for good. */
+	(void)malloc_trim(0);
 }
 
 static int on_child_exit(struct loop_source *s, const siginfo_t *si, void *userdata)

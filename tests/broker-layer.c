@@ -371,6 +371,20 @@ int main(int argc, char **argv)
 		    cdt_msg_add_string(m, "_caller", "io", 2) < 0)
 			die("reserved", -ENOMEM);
 		send_msg(m);
+	} else if (strcmp(mode, "fdhog") == 0) {
+		/* Ask for fds and never read the replies that carry them. */
+		const char *path = getenv("TEST_OPEN") ? getenv("TEST_OPEN") : "";
+		for (int i = 0; i < 100000; i++) {
+			cdt_msg *m;
+			if (cdt_msg_new(CDT_KIND_CALL, next_id++, "conduit.open", &m) < 0 ||
+			    cdt_msg_add_string(m, "path", path, strlen(path)) < 0)
+				die("fdhog", -ENOMEM);
+			r = cdt_chan_send_wait(chan, m, WAIT_MS);
+			cdt_msg_free(m);
+			if (r < 0)
+				break;
+		}
+		fprintf(stderr, "RESULT fdhog-stopped\n");
 	} else if (strcmp(mode, "noread") == 0) {
 		/* Ask for big replies and never read them. */
 		static uint8_t blob[60000];
