@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -358,7 +359,10 @@ int main(int argc, char **argv)
 		mode_slowcaller();
 	else if (strcmp(mode, "pingopen") == 0)
 		mode_pingopen();
-	else if (strcmp(mode, "silent") == 0)
+	else if (strcmp(mode, "sigsys") == 0) {
+		struct sysinfo si; /* a system call no profile allows */
+		fprintf(stderr, "RESULT sysinfo %d\n", sysinfo(&si));
+	} else if (strcmp(mode, "silent") == 0)
 		idle(); /* never answers the broker's heartbeat */
 	else if (strcmp(mode, "crash") == 0)
 		exit(3);

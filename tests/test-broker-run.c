@@ -508,6 +508,29 @@ static void test_complain(void **state)
 	bk_cleanup(&bk);
 }
 
+/* A layer killed by its seccomp filter: one exit record naming SIGSYS. */
+static void test_sigsys(void **state)
+{
+	struct bk bk;
+
+	(void)state;
+	bk_init(&bk);
+	bk_write_policy(&bk, "version 1\n"
+			     "layer bad {\n"
+			     "    exec \"@LAYER@\" \"sigsys\"\n" LAYER_HEAD "    restart never\n"
+			     "}\n");
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "layer bad failed", 1, WAIT));
+	assert_int_equal(bk_log_count(&bk, "killed by SIGSYS"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT sysinfo"), 0);
+	stop_clean(&bk);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "bad", NULL, NULL), 1);
+	assert_string_equal(bk_find(&bk, AUDIT_EV_EXIT, "bad", NULL, 0)->signal, "SIGSYS");
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_ALARM, "bad", NULL, "layer-failed"), 1);
+	bk_cleanup(&bk);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest integration[] = {
@@ -517,6 +540,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_timeout_unavailable),
 		cmocka_unit_test(test_complain),
+		cmocka_unit_test(test_sigsys),
 	};
 
 	const struct CMUnitTest adversarial[] = {
