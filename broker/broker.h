@@ -60,10 +60,11 @@ struct blayer {
 	bool dropped;		 /* channel dropped for a violation; exit will follow */
 	bool chan_eof;		 /* channel ended without a FIN */
 	struct loop_source *ping_timer;
-	uint64_t ping_id;		   /* the broker's outstanding conduit.ping, 0 if none */
-	size_t fds_queued;		   /* fds in messages queued while the socket was full */
-	bool backpressure;		   /* a send hit the queue cap: drop at the next reap */
-	size_t npending;		   /* routed calls from this layer still waiting */
+	uint64_t ping_id;  /* the broker's outstanding conduit.ping, 0 if none */
+	size_t fds_queued; /* fds in messages queued while the socket was full */
+	bool backpressure; /* a send hit the queue cap: drop at the next reap */
+	bool stuck;	   /* owes more than 256 late replies: drop at the next reap */
+	size_t npending;   /* routed calls from this layer still waiting */
 	const char *subs[BROKER_SUBS_MAX]; /* subscribed event names, in the policy arena */
 	size_t nsubs;
 };

@@ -155,7 +155,7 @@ static int on_call_timeout(struct loop_source *s, uint64_t now, void *userdata)
 	/* The entry stays so a late reply is recognised; a provider that owes
 	 * too many is stuck and gets restarted. */
 	if (late > TIMED_OUT_MAX)
-		p->callee->backpressure = true;
+		p->callee->stuck = true;
 	dispatch_reap(p->callee->b);
 	return 0;
 }
@@ -592,6 +592,11 @@ void dispatch_reap(struct broker *b)
 			l->backpressure = false;
 			layer_violation(l, "backpressure", NULL,
 					"outbound queue full: the layer does not read");
+		}
+		if (l->stuck) {
+			l->stuck = false;
+			layer_violation(l, "timeout", NULL,
+					"too many calls left past their deadline");
 		}
 	}
 }
