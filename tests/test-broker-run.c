@@ -253,13 +253,31 @@ static void test_reload(void **state)
 	bk_signal(&bk, SIGHUP);
 	assert_true(bk_wait_log(&bk, "RESULT ready as change", 2, WAIT));
 	assert_int_equal(bk_log_count(&bk, "RESULT ready as keep"), 1);
+	/* A layer removed, another added: the removed one is stopped for
+	 * good, the new one started, "keep" untouched. */
+	bk_write_policy(&bk, "version 1\n"
+			     "layer keep {\n"
+			     "    exec \"@LAYER@\" \"provider\" \"test.echo\"\n" LAYER_HEAD
+			     "    provide test.echo\n"
+			     "}\n"
+			     "layer fresh {\n"
+			     "    exec \"@LAYER@\" \"provider\" \"test.fresh\"\n" LAYER_HEAD
+			     "    provide test.fresh\n"
+			     "}\n");
+	bk_signal(&bk, SIGHUP);
+	assert_true(bk_wait_log(&bk, "RESULT ready as fresh", 1, WAIT));
+	assert_true(bk_wait_log(&bk, "layer change (pid", 2, WAIT));
+	assert_int_equal(bk_log_count(&bk, "RESULT ready as keep"), 1);
 	stop_clean(&bk);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_RELOAD_REJECTED, NULL, NULL, NULL), 1);
-	assert_int_equal(bk_count(&bk, AUDIT_EV_RELOAD, NULL, NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_RELOAD, NULL, NULL, NULL), 2);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "keep", NULL, NULL), 1);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "change", NULL, NULL), 2);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "change", NULL, NULL), 2);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "fresh", NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "fresh", NULL, NULL), 1);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "keep", NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
 	bk_cleanup(&bk);
 }
 
