@@ -178,6 +178,30 @@ static void mode_pingopen(void)
 	fprintf(stderr, "RESULT po-done\n");
 }
 
+/* conduit.listen and conduit.connect: the two fds the broker passes talk to
+ * each other. */
+static void mode_resources(void)
+{
+	int lfd = -1, cfd = -1, afd;
+	char buf[8] = {0};
+	cdt_msg *m = call("listen", "conduit.listen", "name", "srv");
+
+	if (cdt_msg_take_fd(m, "fd", &lfd) < 0)
+		lfd = -1;
+	cdt_msg_free(m);
+	m = call("connect", "conduit.connect", "name", "peer");
+	if (cdt_msg_take_fd(m, "fd", &cfd) < 0)
+		cfd = -1;
+	cdt_msg_free(m);
+	cdt_msg_free(call("undeclared", "conduit.connect", "name", "other"));
+	if (lfd >= 0 && cfd >= 0 && send(cfd, "hi", 2, MSG_NOSIGNAL) == 2) {
+		afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (afd >= 0 && recv(afd, buf, sizeof(buf) - 1, 0) == 2)
+			fprintf(stderr, "RESULT resources-talk %s\n", buf);
+	}
+	fprintf(stderr, "RESULT resources-done\n");
+}
+
 /* A call past its deadline, then calls to a provider that is gone. */
 static void mode_slowcaller(void)
 {
@@ -355,6 +379,8 @@ int main(int argc, char **argv)
 		mode_subscriber();
 	else if (strcmp(mode, "publisher") == 0)
 		mode_publisher();
+	else if (strcmp(mode, "resources") == 0)
+		mode_resources();
 	else if (strcmp(mode, "slowcaller") == 0)
 		mode_slowcaller();
 	else if (strcmp(mode, "pingopen") == 0)

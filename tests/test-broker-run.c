@@ -549,6 +549,37 @@ static void test_sigsys(void **state)
 	bk_cleanup(&bk);
 }
 
+/* conduit.listen and conduit.connect pass sockets made from the policy's
+ * declarations; a name the policy does not declare gets conduit.denied. */
+static void test_sockets(void **state)
+{
+	struct bk bk;
+
+	(void)state;
+	bk_init(&bk);
+	bk_write_policy(&bk, "version 1\n"
+			     "layer res {\n"
+			     "    exec \"@LAYER@\" \"resources\"\n" LAYER_HEAD
+			     "    syscalls allow accept4\n"
+			     "    listen srv unix \"@DIR@/l.sock\"\n"
+			     "    connect peer unix \"@DIR@/l.sock\"\n"
+			     "    allow conduit.listen name \"srv\"\n"
+			     "    allow conduit.connect\n"
+			     "}\n");
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "RESULT resources-done", 1, WAIT));
+	assert_int_equal(bk_log_count(&bk, "RESULT listen reply"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT connect reply"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT undeclared error conduit.denied"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT resources-talk hi"), 1);
+	stop_clean(&bk);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "res", "conduit.listen", NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "res", "conduit.connect", NULL), 2);
+	assert_int_equal(bk_find(&bk, AUDIT_EV_DECISION, "res", "conduit.listen", 0)->verdict,
+			 AUDIT_VERDICT_ALLOW);
+	bk_cleanup(&bk);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest integration[] = {
@@ -559,6 +590,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_timeout_unavailable),
 		cmocka_unit_test(test_complain),
 		cmocka_unit_test(test_sigsys),
+		cmocka_unit_test(test_sockets),
 	};
 
 	const struct CMUnitTest adversarial[] = {
