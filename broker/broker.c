@@ -366,6 +366,7 @@ void broker_free(struct broker *b)
 	if (!b)
 		return;
 	dispatch_fini(b);
+	services_fini(b);
 	for (size_t i = 0; i < b->nlayers; i++) {
 		layer_fini(b->layers[i]);
 		free(b->layers[i]);

@@ -39,6 +39,7 @@
 
 struct broker;
 struct pending;
+struct listener;
 
 struct blayer {
 	struct broker *b;
@@ -77,7 +78,8 @@ struct broker {
 	const char *policy_path;
 	struct blayer **layers; /* stable pointers: loop sources hold them */
 	size_t nlayers;
-	struct pending *pending; /* routed calls, newest first */
+	struct pending *pending;    /* routed calls, newest first */
+	struct listener *listeners; /* conduit.listen sockets, kept (services.c) */
 	uint64_t next_call_id;
 	uint64_t heartbeat_ns;	  /* 0: no heartbeat */
 	uint64_t call_timeout_ns; /* routed call deadline */
@@ -137,5 +139,7 @@ void dispatch_fini(struct broker *b);
 
 /* services.c: serve an allowed conduit.open / connect / listen call. */
 void services_resource(struct blayer *l, const cdt_msg *m, enum policy_res_kind kind);
+/* Close the kept listening sockets. */
+void services_fini(struct broker *b);
 
 #endif

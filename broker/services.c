@@ -6,7 +6,9 @@
  * caller's own policy declarations and the fd is passed back.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,6 +48,65 @@ static int open_mode(unsigned bits, enum res_mode *ret)
 /* conduit.open / connect / listen.  The layer only names a resource; the
  * path, address, mode and flags all come from the policy's declaration for
  * this layer, so a layer can reach nothing its policy does not list. */
+/* A listening socket the broker keeps for the broker's lifetime, so a
+ * layer that restarts gets the same socket (and its queued connections)
+ * instead of a bind that fails on the existing unix path. */
+struct listener {
+	struct listener *next;
+	char *key; /* layer, resource name, family, address, port */
+	int fd;
+};
+
+static int listen_get(struct blayer *l, const struct policy_resource *res, const char *hostport,
+		      int *ret_fd)
+{
+	struct broker *b = l->b;
+	struct listener *q;
+	char key[POLICY_LAYER_NAME_MAX + CDT_NAME_MAX + POLICY_TOKEN_MAX + 64];
+	int fd, r;
+
+	snprintf(key, sizeof(key), "%s/%s/%d/%s/%u", l->name, res->name, (int)res->family,
+		 res->address, (unsigned)res->port);
+	for (q = b->listeners; q; q = q->next)
+		if (strcmp(q->key, key) == 0)
+			break;
+	if (!q) {
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		q->key = strdup(key);
+		r = q->key ? 0 : -ENOMEM;
+		if (r == 0)
+			r = res->family == POLICY_FAMILY_TCP
+				    ? res_listen_tcp(hostport, 128, &q->fd)
+				    : res_listen_unix(res->address, 128, &q->fd);
+		if (r < 0) {
+			free(q->key);
+			free(q);
+			return r;
+		}
+		q->next = b->listeners;
+		b->listeners = q;
+	}
+	/* The layer gets its own fd; ours stays for the next call. */
+	fd = fcntl(q->fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+void services_fini(struct broker *b)
+{
+	while (b->listeners) {
+		struct listener *q = b->listeners;
+		b->listeners = q->next;
+		close(q->fd);
+		free(q->key);
+		free(q);
+	}
+}
+
 void services_resource(struct blayer *l, const cdt_msg *m, enum policy_res_kind kind)
 {
 	const char *key = kind == POLICY_RES_OPEN ? "path" : "name";
@@ -85,8 +146,8 @@ void services_resource(struct blayer *l, const cdt_msg *m, enum policy_res_kind 
 						     : res_connect_unix(res->address, &fd);
 		break;
 	case POLICY_RES_LISTEN:
-		r = res->family == POLICY_FAMILY_TCP ? res_listen_tcp(hostport, 128, &fd)
-						     : res_listen_unix(res->address, 128, &fd);
+		/* Bound to the policy's numeric address or absolute path only. */
+		r = listen_get(l, res, hostport, &fd);
 		break;
 	default:
 		r = -EINVAL;

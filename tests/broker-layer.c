@@ -194,6 +194,8 @@ static void mode_resources(void)
 		cfd = -1;
 	cdt_msg_free(m);
 	cdt_msg_free(call("undeclared", "conduit.connect", "name", "other"));
+	/* Again: the broker hands out the socket it keeps, not a new bind. */
+	cdt_msg_free(call("listen-again", "conduit.listen", "name", "srv"));
 	if (lfd >= 0 && cfd >= 0 && send(cfd, "hi", 2, MSG_NOSIGNAL) == 2) {
 		afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (afd >= 0 && recv(afd, buf, sizeof(buf) - 1, 0) == 2)

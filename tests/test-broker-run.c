@@ -569,11 +569,12 @@ static void test_sockets(void **state)
 	bk_start(&bk);
 	assert_true(bk_wait_log(&bk, "RESULT resources-done", 1, WAIT));
 	assert_int_equal(bk_log_count(&bk, "RESULT listen reply"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT listen-again reply"), 1);
 	assert_int_equal(bk_log_count(&bk, "RESULT connect reply"), 1);
 	assert_int_equal(bk_log_count(&bk, "RESULT undeclared error conduit.denied"), 1);
 	assert_int_equal(bk_log_count(&bk, "RESULT resources-talk hi"), 1);
 	stop_clean(&bk);
-	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "res", "conduit.listen", NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "res", "conduit.listen", NULL), 2);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "res", "conduit.connect", NULL), 2);
 	assert_int_equal(bk_find(&bk, AUDIT_EV_DECISION, "res", "conduit.listen", 0)->verdict,
 			 AUDIT_VERDICT_ALLOW);
