@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conduit-bench-broker: round trips through a real conduit-broker against a
+ * raw socketpair measured in the same run.
+ *
+ *   conduit-bench-broker BROKER     (as root: layers run under dynamic uids)
+ *
+ * The program is its own layers: started by the broker with "client" or
+ * "echo" it speaks the protocol on fd 3/4.  The driver writes a policy, runs
+ * the broker twice (pinned: the broker and so every layer on CPU 0; then
+ * free), reads the client's "BENCH" lines from the broker's stderr, and
+ * measures a forked echo over a raw SOCK_SEQPACKET socketpair with the same
+ * placement.  Every call through the broker is decided and audited, as in
+ * production.  Figures are medians of single round trips in microseconds.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <conduit/conduit.h>
+
+#define ITER   2000
+#define WARMUP 200
+
+static const size_t sizes[] = {64, 16384};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Insertion sort: glibc's qsort asks sysinfo() for the memory size, a
+ * system call the layers' seccomp profile does not allow. */
+static double median_us(uint64_t *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		uint64_t x = v[i];
+		size_t j = i;
+		for (; j > 0 && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+	return (double)v[n / 2] / 1000.0;
+}
+
+static _Noreturn void die(const char *what, int r)
+{
+	fprintf(stderr, "BENCH fatal %s: %s\n", what, cdt_strerror(r));
+	exit(2);
+}
+
+/* ---- the layers ---- */
+
+static cdt_chan *chan;
+
+static cdt_msg *rt(cdt_msg *m, uint64_t id)
+{
+	cdt_msg *r;
+	int e = cdt_chan_send_wait(chan, m, 5000);
+
+	if (e < 0)
+		die("send", e);
+	for (;;) {
+		e = cdt_chan_recv_wait(chan, &r, 5000);
+		if (e < 0)
+			die("recv", e);
+		if (cdt_msg_call_id(r) == id && cdt_msg_kind(r) != CDT_KIND_CALL)
+			return r;
+		if (cdt_msg_kind(r) == CDT_KIND_CALL) { /* the broker's heartbeat */
+			cdt_msg *p;
+			if (cdt_msg_new(CDT_KIND_REPLY, cdt_msg_call_id(r), NULL, &p) < 0 ||
+			    cdt_chan_send_wait(chan, p, 5000) < 0)
+				die("heartbeat", -EIO);
+			cdt_msg_free(p);
+		}
+		cdt_msg_free(r);
+	}
+}
+
+static void layer_client(void)
+{
+	static uint8_t blob[16384];
+	static uint64_t t[ITER];
+	const char *methods[] = {"conduit.ping", "bench.echo"};
+	uint64_t id = 1;
+
+	for (size_t k = 0; k < 2; k++)
+		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+			for (int i = -WARMUP; i < ITER; i++) {
+				cdt_msg *m, *r;
+				uint64_t t0;
+				if (cdt_msg_new(CDT_KIND_CALL, id, methods[k], &m) < 0 ||
+				    cdt_msg_add_bytes(m, "x", blob, sizes[s]) < 0)
+					die("msg", -ENOMEM);
+				t0 = now_ns();
+				r = rt(m, id++);
+				if (i >= 0)
+					t[i] = now_ns() - t0;
+				if (cdt_msg_kind(r) != CDT_KIND_REPLY)
+					die(cdt_msg_name(r), -EPROTO);
+				cdt_msg_free(m);
+				cdt_msg_free(r);
+			}
+			fprintf(stderr, "BENCH %s %zu %.1f\n", methods[k], sizes[s],
+				median_us(t, ITER));
+		}
+	fprintf(stderr, "BENCH done\n");
+}
+
+static void layer_echo(void)
+{
+	for (;;) {
+		cdt_msg *m, *r;
+		const uint8_t *p = NULL;
+		size_t n = 0;
+		int e = cdt_chan_recv_wait(chan, &m, -1);
+		if (e < 0)
+			exit(e == -CDT_E_CLOSED ? 0 : 2);
+		if (cdt_msg_kind(m) != CDT_KIND_CALL) {
+			cdt_msg_free(m);
+			continue;
+		}
+		if (cdt_msg_new(CDT_KIND_REPLY, cdt_msg_call_id(m), NULL, &r) < 0)
+			die("reply", -ENOMEM);
+		if (cdt_msg_get_bytes(m, "x", &p, &n) == 0 && cdt_msg_add_bytes(r, "x", p, n) < 0)
+			die("reply", -ENOMEM);
+		e = cdt_chan_send_wait(chan, r, 5000);
+		if (e < 0)
+			die("send", e);
+		cdt_msg_free(m);
+		cdt_msg_free(r);
+	}
+}
+
+static int run_layer(const char *mode)
+{
+	const char *provide = strcmp(mode, "echo") == 0 ? "bench.echo" : "";
+	cdt_keys *keys;
+	cdt_msg *m;
+	int r = cdt_init();
+
+	if (r == 0)
+		r = cdt_keys_recv(4, &keys);
+	if (r < 0)
+		die("keys", r);
+	close(4);
+	r = cdt_chan_new(3, keys, CDT_ROLE_LAYER, &chan);
+	cdt_keys_free(keys);
+	if (r < 0)
+		die("chan", r);
+	if (cdt_msg_new(CDT_KIND_HELLO, 0, NULL, &m) < 0 || cdt_msg_add_u64(m, "version", 1) < 0 ||
+	    cdt_msg_add_string(m, "provide", provide, strlen(provide)) < 0 ||
+	    cdt_msg_add_string(m, "publish", "", 0) < 0)
+		die("hello", -ENOMEM);
+	r = cdt_chan_send_wait(chan, m, 5000);
+	cdt_msg_free(m);
+	if (r == 0)
+		r = cdt_chan_recv_wait(chan, &m, 5000);
+	if (r < 0)
+		die("hello", r);
+	cdt_msg_free(m);
+	if (strcmp(mode, "echo") == 0)
+		layer_echo();
+	if (strcmp(mode, "idle") == 0)
+		fprintf(stderr, "BENCH ready\n");
+	else
+		layer_client();
+	/* Stay until the driver stops the broker, answering heartbeats. */
+	while (cdt_chan_recv_wait(chan, &m, -1) == 0) {
+		cdt_msg *p = NULL;
+		if (cdt_msg_kind(m) == CDT_KIND_CALL) {
+			if (cdt_msg_new(CDT_KIND_REPLY, cdt_msg_call_id(m), NULL, &p) < 0 ||
+			    cdt_chan_send_wait(chan, p, 5000) < 0)
+				die("heartbeat", -EIO);
+		}
+		cdt_msg_free(p);
+		cdt_msg_free(m);
+	}
+	return 0;
+}
+
+/* ---- the driver ---- */
+
+static void set_cpus(bool pinned)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	if (pinned)
+		CPU_SET(0, &set);
+	else
+		for (int c = 0; c < CPU_SETSIZE && c < 1024; c++)
+			CPU_SET(c, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0 && pinned)
+		die("sched_setaffinity", -errno);
+}
+
+static double raw_rt(size_t size)
+{
+	static uint8_t buf[16384];
+	static uint64_t t[ITER];
+	int sp[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		die("socketpair", -errno);
+	pid = fork();
+	if (pid < 0)
+		die("fork", -errno);
+	if (pid == 0) {
+		ssize_t n;
+		close(sp[0]);
+		while ((n = recv(sp[1], buf, sizeof(buf), 0)) > 0)
+			if (send(sp[1], buf, (size_t)n, MSG_NOSIGNAL) != n)
+				_exit(1);
+		_exit(0);
+	}
+	close(sp[1]);
+	for (int i = -WARMUP; i < ITER; i++) {
+		uint64_t t0 = now_ns();
+		if (send(sp[0], buf, size, 0) != (ssize_t)size ||
+		    recv(sp[0], buf, sizeof(buf), 0) != (ssize_t)size)
+			die("raw", -EIO);
+		if (i >= 0)
+			t[i] = now_ns() - t0;
+	}
+	close(sp[0]);
+	waitpid(pid, NULL, 0);
+	return median_us(t, ITER);
+}
+
+static int broker_run(const char *broker, const char *dir, bool pinned)
+{
+	char policy[256], log[256], audit[256], line[256];
+	int waited;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(policy, sizeof(policy), "%s/bench.policy", dir);
+	snprintf(log, sizeof(log), "%s/broker-%d.err", dir, pinned);
+	snprintf(audit, sizeof(audit), "%s/audit-%d.log", dir, pinned);
+	pid = fork();
+	if (pid < 0)
+		die("fork", -errno);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execl(broker, broker, "--policy", policy, "--audit", audit, (char *)NULL);
+		_exit(127);
+	}
+	for (waited = 0; waited < 120000; waited += 50) {
+		bool done = false;
+		struct timespec tick = {0, 50 * 1000 * 1000};
+		f = fopen(log, "r");
+		while (f && fgets(line, sizeof(line), f))
+			done |= strstr(line, "BENCH done") || strstr(line, "BENCH fatal") ||
+				strstr(line, "killed by") || strstr(line, "exited with");
+		if (f)
+			fclose(f);
+		if (done)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	f = fopen(log, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char method[32];
+		size_t size;
+		double us;
+		char *b = strstr(line, "BENCH ");
+		if (!b)
+			continue;
+		if (sscanf(b, "BENCH %31s %zu %lf", method, &size, &us) == 3)
+			printf("%-8s %-14s %6zu B %10.1f us   (raw socketpair %.1f us)\n",
+			       pinned ? "pinned" : "free", method, size, us, raw_rt(size));
+		else
+			printf("%s", b);
+	}
+	rewind(f);
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strstr(line, "killed by") || strstr(line, "exited with"))
+			printf("%s", line);
+	}
+	if (f)
+		fclose(f);
+	return 0;
+}
+
+static size_t count_in(const char *path, const char *needle)
+{
+	char line[1024];
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Time from exec of the broker to 16 spawned (keyed) and 16 ready layers,
+ * and the broker's RSS with them running. */
+static void sixteen(const char *broker, const char *dir, const char *self)
+{
+	char policy[256], log[256], audit[256], status[64], line[256];
+	uint64_t t0, t_spawn = 0, t_ready = 0;
+	long rss = -1;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(policy, sizeof(policy), "%s/sixteen.policy", dir);
+	snprintf(log, sizeof(log), "%s/sixteen.err", dir);
+	snprintf(audit, sizeof(audit), "%s/sixteen.log", dir);
+	f = fopen(policy, "w");
+	if (!f)
+		die("policy", -errno);
+	fprintf(f, "version 1\n");
+	for (int i = 0; i < 16; i++)
+		fprintf(f,
+			"layer l%d {\n    exec \"%s\" \"idle\"\n    user dynamic\n"
+			"    syscalls stdio recvfd time\n"
+			"    syscalls allow mlock munlock getsockopt\n}\n",
+			i, self);
+	fclose(f);
+	chmod(policy, 0644);
+	t0 = now_ns();
+	pid = fork();
+	if (pid < 0)
+		die("fork", -errno);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execl(broker, broker, "--policy", policy, "--audit", audit, (char *)NULL);
+		_exit(127);
+	}
+	while (now_ns() - t0 < 30ull * 1000000000 && !t_ready) {
+		if (!t_spawn && count_in(audit, "\"event\":\"spawn\"") >= 16)
+			t_spawn = now_ns();
+		if (count_in(log, "BENCH ready") >= 16)
+			t_ready = now_ns();
+	}
+	snprintf(status, sizeof(status), "/proc/%d/status", (int)pid);
+	f = fopen(status, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &rss) == 1)
+			break;
+	if (f)
+		fclose(f);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	printf("\n16 sandboxed layers: spawned (key written) %.1f ms, all ready %.1f ms after the\n"
+	       "broker's fork (policy compile included); broker RSS with 16 ready layers %ld kB\n",
+	       t_spawn ? (double)(t_spawn - t0) / 1e6 : -1.0,
+	       t_ready ? (double)(t_ready - t0) / 1e6 : -1.0, rss);
+}
+
+int main(int argc, char **argv)
+{
+	char dir[] = "/tmp/conduit-bench-broker.XXXXXX", self[4096], path[256];
+	ssize_t n;
+	FILE *f;
+
+	if (argc == 2 && (strcmp(argv[1], "client") == 0 || strcmp(argv[1], "echo") == 0 ||
+			  strcmp(argv[1], "idle") == 0))
+		return run_layer(argv[1]);
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s BROKER   (as root)\n", argv[0]);
+		return 2;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0 || !mkdtemp(dir) || chmod(dir, 0755) < 0)
+		die("setup", -errno);
+	self[n] = 0;
+	snprintf(path, sizeof(path), "%s/bench.policy", dir);
+	f = fopen(path, "w");
+	if (!f)
+		die("policy", -errno);
+	for (int i = 0; i < 2; i++)
+		fprintf(f,
+			"%slayer %s {\n    exec \"%s\" \"%s\"\n    user dynamic\n"
+			"    syscalls stdio recvfd time\n"
+			"    syscalls allow mlock munlock getsockopt\n%s}\n",
+			i ? "" : "version 1\n", i ? "client" : "echo", self, i ? "client" : "echo",
+			i ? "    allow conduit.ping\n    allow bench.echo\n"
+			  : "    provide bench.echo\n");
+	fclose(f);
+	chmod(path, 0644);
+	printf("conduit-bench-broker: median round trip of one call, %d calls each;\n"
+	       "conduit.ping is answered by the broker (empty reply), bench.echo is routed\n"
+	       "to a layer that returns the bytes; raw = the same bytes both ways over a\n"
+	       "socketpair between two processes\n\n",
+	       ITER);
+	for (int pinned = 1; pinned >= 0; pinned--) {
+		set_cpus(pinned);
+		broker_run(argv[1], dir, pinned);
+	}
+	set_cpus(false);
+	sixteen(argv[1], dir, self);
+	if (getenv("BENCH_KEEP"))
+		return 0;
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	return system(path) == 0 ? 0 : 1;
+}
