@@ -102,6 +102,8 @@ const struct profile_syscall profile_syscalls[] = {
 	/* recvfd: fd passing (the channel itself uses these) */
 	{"recvmsg", R | N, 0, "receive frames and SCM_RIGHTS fds"},
 	{"sendmsg", R | N, 0, "send frames and SCM_RIGHTS fds"},
+	{"mlock", R, 0, "libconduit keeps channel keys in locked memory (sodium_malloc)"},
+	{"munlock", R, 0, "libconduit wipes and unlocks key memory on close"},
 	/* time */
 	{"nanosleep", TM, 0, "sleep"},
 	{"clock_nanosleep", TM, 0, "sleep"},
@@ -115,7 +117,7 @@ const struct profile_syscall profile_syscalls[] = {
 	{"times", TM, 0, "CPU accounting"},
 	{"getrusage", TM, 0, "CPU accounting"},
 	/* net-client: sockets the broker connected and passed; no socket(), connect() or bind() */
-	{"getsockopt", N, 0, "socket state (SO_ERROR) of a passed socket"},
+	{"getsockopt", R | N, 0, "the channel's SO_TYPE check; SO_ERROR of a passed socket"},
 	{"setsockopt", N, 0, "timeouts, TCP_NODELAY on a passed socket"},
 	{"getsockname", N, 0, "addresses of a passed socket"},
 	{"getpeername", N, 0, "addresses of a passed socket"},
