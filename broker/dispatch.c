@@ -299,7 +299,8 @@ static bool list_matches(const char *got, const char *const *list, size_t n)
 
 	if (n > sizeof(v) / sizeof(v[0]))
 		return false;
-	memcpy(v, list, n * sizeof(*v));
+	if (n) /* an empty list may be NULL */
+		memcpy(v, list, n * sizeof(*v));
 	qsort(v, n, sizeof(*v), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		size_t k = strlen(v[i]);
