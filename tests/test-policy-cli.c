@@ -351,7 +351,7 @@ int main(int argc, char **argv)
 	}
 	bin = argv[1];
 	src = argv[2];
-	snprintf(plant, sizeof(plant), "%s/policy/examples/plant.policy", src);
+	snprintf(plant, sizeof(plant), "%s/examples/plant/plant.policy", src);
 	snprintf(lint, sizeof(lint), "%s/tests/policy/lint/01-lints.policy", src);
 	snprintf(bad, sizeof(bad), "%s/tests/policy/invalid/073-range-reversed.policy", src);
 	if (!mkdtemp(tmpdir))
