@@ -365,7 +365,11 @@ static int send_write(struct ui *ui, const char *tag, double value, struct flood
 	r = call_new("tag.write", &call);
 	if (r == 0)
 		r = cdt_msg_add_string(call, "tag", tag, strlen(tag));
-	if (r == 0)
+	/* Whole numbers go as i64, so the audit log shows "v":110 rather than a
+	 * hex float; the policy compares numbers exactly across types. */
+	if (r == 0 && value == trunc(value) && fabs(value) <= 9007199254740992.0)
+		r = cdt_msg_add_i64(call, "value", (int64_t)value);
+	else if (r == 0)
 		r = cdt_msg_add_double(call, "value", value);
 	if (r == 0)
 		r = cdt_layer_call_async(ui->layer, call, on_written, w);

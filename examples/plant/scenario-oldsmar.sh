@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+# The Oldsmar scenario, sourced by conduit-plant once the simulator runs and
+# the run-time policy is rendered.  Each step writes one command into the
+# ui's command file and waits (bounded) for its effect, read from outside
+# the layers: the audit log the broker writes and the PLC's registers as
+# mbpoll, a Modbus client nobody on the project wrote, reads them.
+#
+# Uses from conduit-plant: RUN LOG AUDIT PORT BUILD POLICY_CLI start_broker
+# stop_pid broker_pid.
+
+MBPOLL=${MBPOLL:-$(command -v mbpoll || true)}
+STEP_WAIT=${PLANT_STEP_WAIT:-20} # seconds one effect may take
+ROWS=()
+ALL_PASS=true
+
+say() { printf '\033[1m== %s\033[0m\n' "$*" 2>/dev/null || echo "== $*"; }
+
+# row STEP EXPECTED OBSERVED PASS|FAIL
+row() {
+	ROWS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4")
+	[ "$4" = PASS ] || ALL_PASS=false
+	printf '   -> %s: %s\n' "$4" "$3"
+}
+
+# until_ok SECONDS COMMAND...: retry every 0.2 s; status 1 when time runs out.
+until_ok() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.2
+	done
+}
+
+# Audit records containing every one of the given fixed strings.
+alines() {
+	local out p
+	out=$(cat "$AUDIT" 2>/dev/null || true)
+	for p in "$@"; do
+		out=$(grep -F -- "$p" <<<"$out" || true)
+	done
+	[ -z "$out" ] || printf '%s\n' "$out"
+}
+acount() { alines "$@" | grep -c . || true; }
+has() { # MIN PATTERN...: at least MIN matching records
+	local min=$1
+	shift
+	[ "$(acount "$@")" -ge "$min" ]
+}
+# "ui#5, line 52" from a decision record
+rule_of() { sed -n 's/.*"rule":"\([^"]*\)".*"line":\([0-9]*\).*/\1, line \2/p' | tail -1; }
+
+ui_lines() { sed -n 's/^conduit-broker: layer ui: //p' "$LOG"; }
+ui_has() { ui_lines | grep -q -- "$1"; }
+ready_count() { ui_lines | grep -c '^ready: commands from offset' || true; }
+
+# mb TYPE ADDR: one value read with mbpoll (types: 0 coil, 1 input bit, 3
+# input register, 4 holding register; 0-based addresses).
+mb() {
+	timeout 10 "$MBPOLL" -m tcp -p "$PORT" -0 -1 -q -o 2 -t "$1" -r "$2" 127.0.0.1 2>/dev/null |
+		awk -F'\t' '/^\[[0-9]+\]:/ {print $2}' | head -1
+}
+mb_is() { [ "$(mb "$1" "$2")" = "$3" ]; }
+
+send() { # one command for the ui, the way an attacker's controller would
+	printf '   ui <- %s\n' "$1"
+	printf '%s\n' "$1" >>"$RUN/commands"
+}
+
+W='"event":"decision","layer":"ui"'
+SP='{"n":"tag","t":"str","v":"plant.dosing.naoh_sp"}'
+ESTOP='{"n":"tag","t":"str","v":"plant.safety.estop_bypass"}'
+
+step_normal() {
+	say "1. Normal operation: the layers start, values flow to the dashboard"
+	local ok=PASS obs
+	until_ok "$STEP_WAIT" test "$(ready_count)" -ge 1 || ok=FAIL
+	until_ok "$STEP_WAIT" ui_has '^value plant.tank.level ' || ok=FAIL
+	until_ok "$STEP_WAIT" has 1 '"event":"spawn","layer":"hist"' || ok=FAIL
+	until_ok "$STEP_WAIT" has 1 '"event":"spawn","layer":"alarm"' || ok=FAIL
+	obs="ui shows $(ui_lines | grep -m1 '^value plant.tank.level ' | cut -d' ' -f2-); HR0 = $(mb 4 0)"
+	row "normal operation" "4 layers up, live values" "$obs" $ok
+}
+
+step_operator() {
+	say "2. The operator sets the NaOH setpoint to 110 ppm (allowed)"
+	local ok=PASS pat='"n":"value","t":"i64","v":110}'
+	send "sp 110"
+	until_ok "$STEP_WAIT" has 1 "$W" "$SP" "$pat" '"verdict":"allow"' || ok=FAIL
+	until_ok "$STEP_WAIT" mb_is 4 0 110 || ok=FAIL
+	row "operator: setpoint 110" "allow; HR0 = 110" \
+		"allow ($(alines "$W" "$SP" "$pat" '"verdict":"allow"' | rule_of)); HR0 = $(mb 4 0)" $ok
+}
+
+step_oldsmar() {
+	say "3. The compromised ui writes 11,100 ppm (the Oldsmar attack)"
+	local ok=PASS pat='"n":"value","t":"i64","v":11100}' want
+	send "attack write plant.dosing.naoh_sp 11100"
+	until_ok "$STEP_WAIT" has 1 "$W" "$SP" "$pat" '"verdict":"deny"' || ok=FAIL
+	# The deciding rule must be the setpoint's range rule, by its line.
+	want=$(grep -n '^ *deny  *tag.write  *tag "plant.dosing.naoh_sp" *#' "$RUN/plant.policy" | cut -d: -f1)
+	has 1 "$W" "$SP" "$pat" '"verdict":"deny"' "\"line\":$want," || ok=FAIL
+	sleep 1 # io polls every 250-500 ms: a write that got through would show by now
+	mb_is 4 0 110 || ok=FAIL
+	row "attack: setpoint 11100" "deny by the range rule; HR0 = 110" \
+		"deny ($(alines "$W" "$SP" "$pat" '"verdict":"deny"' | rule_of)); HR0 = $(mb 4 0)" $ok
+}
+
+step_estop() {
+	say "4. The compromised ui writes the E-stop bypass coil (denied)"
+	local ok=PASS
+	send "attack write plant.safety.estop_bypass 1"
+	until_ok "$STEP_WAIT" has 1 "$W" "$ESTOP" '"verdict":"deny"' || ok=FAIL
+	sleep 1
+	mb_is 0 2 0 || ok=FAIL
+	row "attack: E-stop bypass coil" "deny; coil 2 = 0" \
+		"deny ($(alines "$W" "$ESTOP" '"verdict":"deny"' | rule_of)); coil 2 = $(mb 0 2)" $ok
+}
+
+step_socket() {
+	say "5. The compromised ui opens a socket to the PLC itself (seccomp kills it)"
+	local ok=PASS before spawns
+	before=$(ready_count)
+	spawns=$(acount '"event":"spawn","layer":"ui"')
+	send "attack connect 127.0.0.1:$PORT"
+	until_ok "$STEP_WAIT" has 1 '"event":"exit","layer":"ui"' '"signal":"SIGSYS"' || ok=FAIL
+	until_ok "$STEP_WAIT" has $((spawns + 1)) '"event":"spawn","layer":"ui"' || ok=FAIL
+	until_ok "$STEP_WAIT" test "$(ready_count)" -gt "$before" || ok=FAIL
+	row "attack: socket() to the PLC" "killed (SIGSYS), restarted" \
+		"exit SIGSYS x$(acount '"event":"exit","layer":"ui"' '"signal":"SIGSYS"'), ui spawns $spawns -> $(acount '"event":"spawn","layer":"ui"')" $ok
+}
+
+step_flood() {
+	say "6. The compromised ui floods 50 setpoint writes (rate-limited)"
+	local ok=PASS rl allowed
+	send "attack flood 50 plant.dosing.naoh_sp 110"
+	until_ok "$STEP_WAIT" ui_has '^attacker: flood of 50 writes done' || ok=FAIL
+	rl=$(acount "$W" "$SP" '"verdict":"rate-limited"')
+	allowed=$(ui_lines | sed -n 's/^attacker: flood of 50 writes done: \([0-9]*\) allowed.*/\1/p' | tail -1)
+	[ "$rl" -ge 40 ] || ok=FAIL
+	mb_is 4 0 110 || ok=FAIL
+	row "attack: flood of 50 writes" "rate-limited (2/s); HR0 = 110" \
+		"$rl rate-limited, ${allowed:-?} allowed; HR0 = $(mb 4 0)" $ok
+}
+
+step_alive() {
+	say "7. The plant and the dashboard keep running"
+	local ok=PASS n exits
+	n=$(ui_lines | grep -c '^value ' || true)
+	until_ok "$STEP_WAIT" test "$(ui_lines | grep -c '^value ' || true)" -gt "$n" || ok=FAIL
+	exits=$(acount '"event":"exit"' '"layer":"' | tr -d ' ')
+	for l in io alarm hist; do
+		has 1 "\"event\":\"exit\",\"layer\":\"$l\"" && ok=FAIL
+	done
+	kill -0 "$plcsim_pid" 2>/dev/null || ok=FAIL
+	row "plant keeps running" "io, alarm, hist never exit; ui gets values" \
+		"$exits layer exit(s), all ui; level $(mb 3 0) mm, HR0 = $(mb 4 0)" $ok
+}
+
+# Each layer's pid from its latest spawn record; its /proc status while it
+# runs: a uid of its own (not root) and no effective capability.
+step_identity() {
+	say "8. Every layer runs under its own uid with no capabilities"
+	local ok=PASS l pid uid cap uids=() obs=
+	: >"$RUN/layers.txt"
+	for l in io alarm hist ui; do
+		pid=$(alines "\"event\":\"spawn\",\"layer\":\"$l\"" | tail -1 | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
+		uid=$(awk '/^Uid:/ {print $2 "/" $3 "/" $4}' "/proc/$pid/status" 2>/dev/null || true)
+		cap=$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+		echo "$l pid=$pid uid=$uid capeff=$cap" >>"$RUN/layers.txt"
+		obs+="$l ${uid%%/*} "
+		case $uid in "" | 0/* | */0/* | */0) ok=FAIL ;; esac
+		[ "$uid" = "${uid%%/*}/${uid%%/*}/${uid%%/*}" ] || ok=FAIL
+		[ "$cap" = 0000000000000000 ] || ok=FAIL
+		uids+=("${uid%%/*}")
+	done
+	[ "$(printf '%s\n' "${uids[@]}" | sort -u | grep -c .)" -eq 4 ] || ok=FAIL
+	row "layer identities" "4 distinct uids, CapEff 0" "uids: ${obs% }; CapEff all 0" $ok
+}
+
+scenario_run() {
+	local rc=0 hr0 audit_out audit_rc=0
+	[ -n "$MBPOLL" ] || { echo "conduit-plant: mbpoll missing (apt-get install mbpoll)" >&2; exit 1; }
+	say "Oldsmar scenario: PLC simulator on 127.0.0.1:$PORT, run directory $RUN"
+	start_broker
+	# The dashboard in line mode: the ui's lines as the broker logs them.
+	tail -n +1 -F --pid="$broker_pid" "$LOG" 2>/dev/null |
+		sed -u -n 's/^conduit-broker: layer ui: /   ui | /p' &
+	tail_pid=$!
+	step_normal
+	step_operator
+	step_oldsmar
+	step_estop
+	step_socket
+	step_flood
+	step_alive
+	step_identity
+	say "9. Stop the broker; verify the audit log"
+	stop_pid "$broker_pid" 10
+	broker_pid=
+	wait "$tail_pid" 2>/dev/null || true
+	tail_pid=
+	has 1 '"event":"stop"' || ALL_PASS=false
+	hr0=$(mb 4 0)
+	audit_out=$("$POLICY_CLI" audit "$RUN/plant.policy" "$AUDIT" 2>&1) || audit_rc=$?
+	row "audit log" "conduit-policy audit: clean (exit 0)" "$(head -1 <<<"$audit_out" | sed 's/^conduit-policy audit: //'), exit $audit_rc" \
+		"$([ $audit_rc -eq 0 ] && echo PASS || echo FAIL)"
+	[ "$hr0" = 110 ] || ALL_PASS=false
+
+	echo
+	echo "Scenario summary"
+	printf '%s\n' "${ROWS[@]}" | awk -F'\t' 'BEGIN {
+		printf "  %-28s %-42s %-6s %s\n", "step", "expected", "result", "observed" }
+		{ printf "  %-28s %-42s %-6s %s\n", $1, $2, $4, $3 }'
+	echo
+	echo "mbpoll, holding register 0 (NaOH setpoint) after the run: $hr0 ppm (expected 110)"
+	echo
+	echo "$audit_out"
+	echo
+	if $ALL_PASS; then
+		echo "RESULT: PASS (every step as expected)"
+	else
+		echo "RESULT: FAIL (see the rows above; logs in $RUN)"
+		KEEP_RUN=true
+		rc=1
+	fi
+	exit $rc
+}
