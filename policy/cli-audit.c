@@ -163,8 +163,8 @@ static void decision(struct auditor *a, const struct audit_record *rec, size_t f
 	}
 	if (r > 0 && d.rule && s->hits)
 		s->hits[d.rule - policy_layer(a->p, rec->layer)->rules]++;
-	else if (r > 0)
-		s->default_hits++;
+	else if (r > 0 && rec->rule)
+		s->default_hits++; /* not a subscription (recorded without a rule) */
 	if (r > 0 && v == AUDIT_VERDICT_ALLOW && d.rule)
 		near_check(a, rec, d.rule, file, line);
 	bool same = r > 0 && v == rec->verdict && (!rec->rule || strcmp(rec->rule, d.rule_id) == 0);

@@ -29,6 +29,36 @@ void replay_fini(struct replay *r)
 	r->st = NULL;
 }
 
+/* The broker records a SUBSCRIBE as a decision on the event's name without
+ * a rule (every call decision names one, "LAYER#default" included): it is
+ * allowed when the layer's policy has a `subscribe` for that event, and is
+ * not a call to replay through the matcher, which would default-deny it. */
+static int replay_subscribe(const struct replay *r, const struct audit_record *rec,
+			    struct policy_decision *ret_d, enum audit_verdict *ret_v)
+{
+	const struct policy_layer *L = policy_layer(r->p, rec->layer);
+	if (!L)
+		return -ENOENT;
+	struct policy_decision d = {
+		.verdict = POLICY_DENY,
+		.logonly = L->logonly,
+		.file = r->p->name,
+		.line = L->line,
+		.reason = "no subscribe for this event",
+	};
+	for (size_t i = 0; i < L->nsubscriptions; i++) {
+		if (strcmp(L->subscriptions[i].event, rec->method) == 0) {
+			d.verdict = POLICY_ALLOW;
+			d.line = L->subscriptions[i].line;
+			d.reason = "subscribed";
+			break;
+		}
+	}
+	*ret_d = d;
+	*ret_v = d.verdict == POLICY_ALLOW ? AUDIT_VERDICT_ALLOW : AUDIT_VERDICT_DENY;
+	return 1;
+}
+
 int replay_record(struct replay *r, const struct audit_record *rec, struct policy_decision *ret_d,
 		  enum audit_verdict *ret_v)
 {
@@ -55,6 +85,8 @@ int replay_record(struct replay *r, const struct audit_record *rec, struct polic
 	if (rec->time_us > r->t0_us &&
 	    __builtin_mul_overflow((uint64_t)rec->time_us - (uint64_t)r->t0_us, 1000u, &now_ns))
 		now_ns = UINT64_MAX;
+	if (!rec->rule)
+		return replay_subscribe(r, rec, ret_d, ret_v);
 	struct cdt_arg args[CDT_ARGS_MAX];
 	size_t n = rec->nargs;
 	if (n > CDT_ARGS_MAX)
