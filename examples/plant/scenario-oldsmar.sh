@@ -52,8 +52,24 @@ has() { # MIN PATTERN...: at least MIN matching records
 rule_of() { sed -n 's/.*"rule":"\([^"]*\)".*"line":\([0-9]*\).*/\1, line \2/p' | tail -1; }
 
 ui_lines() { sed -n 's/^conduit-broker: layer ui: //p' "$LOG"; }
-ui_has() { ui_lines | grep -q -- "$1"; }
-ready_count() { ui_lines | grep -c '^ready: commands from offset' || true; }
+# ui_has TEXT: a ui line starting with TEXT (grep on the file itself: with
+# pipefail, an early-exiting grep -q would fail the pipeline by SIGPIPE).
+ui_has() { grep -q -F -- "conduit-broker: layer ui: $1" "$LOG"; }
+ui_count() { grep -c -F -- "conduit-broker: layer ui: $1" "$LOG" || true; }
+ready_count() { ui_count 'ready: commands from offset'; }
+# Re-evaluated on each retry of until_ok (an argument "$(...)" would not be).
+ready_gt() { [ "$(ready_count)" -gt "$1" ]; }
+values_gt() { [ "$(ui_count 'value ')" -gt "$1" ]; }
+
+# need WHAT COMMAND...: a condition of the current step; a miss fails the
+# step and says which condition it was.
+need() {
+	local what=$1
+	shift
+	"$@" && return 0
+	ok=FAIL
+	echo "   !! not met: $what"
+}
 
 # mb TYPE ADDR: one value read with mbpoll (types: 0 coil, 1 input bit, 3
 # input register, 4 holding register; 0-based addresses).
@@ -75,10 +91,11 @@ ESTOP='{"n":"tag","t":"str","v":"plant.safety.estop_bypass"}'
 step_normal() {
 	say "1. Normal operation: the layers start, values flow to the dashboard"
 	local ok=PASS obs
-	until_ok "$STEP_WAIT" test "$(ready_count)" -ge 1 || ok=FAIL
-	until_ok "$STEP_WAIT" ui_has '^value plant.tank.level ' || ok=FAIL
-	until_ok "$STEP_WAIT" has 1 '"event":"spawn","layer":"hist"' || ok=FAIL
-	until_ok "$STEP_WAIT" has 1 '"event":"spawn","layer":"alarm"' || ok=FAIL
+	need "ui ready" until_ok "$STEP_WAIT" ready_gt 0
+	need "a tank level on the dashboard" until_ok "$STEP_WAIT" ui_has 'value plant.tank.level '
+	for l in io alarm hist; do
+		need "$l spawned" until_ok "$STEP_WAIT" has 1 "\"event\":\"spawn\",\"layer\":\"$l\""
+	done
 	obs="ui shows $(ui_lines | grep -m1 '^value plant.tank.level ' | cut -d' ' -f2-); HR0 = $(mb 4 0)"
 	row "normal operation" "4 layers up, live values" "$obs" $ok
 }
@@ -87,8 +104,8 @@ step_operator() {
 	say "2. The operator sets the NaOH setpoint to 110 ppm (allowed)"
 	local ok=PASS pat='"n":"value","t":"i64","v":110}'
 	send "sp 110"
-	until_ok "$STEP_WAIT" has 1 "$W" "$SP" "$pat" '"verdict":"allow"' || ok=FAIL
-	until_ok "$STEP_WAIT" mb_is 4 0 110 || ok=FAIL
+	need "an allow record" until_ok "$STEP_WAIT" has 1 "$W" "$SP" "$pat" '"verdict":"allow"'
+	need "HR0 = 110" until_ok "$STEP_WAIT" mb_is 4 0 110
 	row "operator: setpoint 110" "allow; HR0 = 110" \
 		"allow ($(alines "$W" "$SP" "$pat" '"verdict":"allow"' | rule_of)); HR0 = $(mb 4 0)" $ok
 }
@@ -97,12 +114,13 @@ step_oldsmar() {
 	say "3. The compromised ui writes 11,100 ppm (the Oldsmar attack)"
 	local ok=PASS pat='"n":"value","t":"i64","v":11100}' want
 	send "attack write plant.dosing.naoh_sp 11100"
-	until_ok "$STEP_WAIT" has 1 "$W" "$SP" "$pat" '"verdict":"deny"' || ok=FAIL
+	need "a deny record" until_ok "$STEP_WAIT" has 1 "$W" "$SP" "$pat" '"verdict":"deny"'
 	# The deciding rule must be the setpoint's range rule, by its line.
 	want=$(grep -n '^ *deny  *tag.write  *tag "plant.dosing.naoh_sp" *#' "$RUN/plant.policy" | cut -d: -f1)
-	has 1 "$W" "$SP" "$pat" '"verdict":"deny"' "\"line\":$want," || ok=FAIL
+	need "decided by the range rule (line $want)" \
+		has 1 "$W" "$SP" "$pat" '"verdict":"deny"' "\"line\":$want,"
 	sleep 1 # io polls every 250-500 ms: a write that got through would show by now
-	mb_is 4 0 110 || ok=FAIL
+	need "HR0 still 110" mb_is 4 0 110
 	row "attack: setpoint 11100" "deny by the range rule; HR0 = 110" \
 		"deny ($(alines "$W" "$SP" "$pat" '"verdict":"deny"' | rule_of)); HR0 = $(mb 4 0)" $ok
 }
@@ -111,9 +129,9 @@ step_estop() {
 	say "4. The compromised ui writes the E-stop bypass coil (denied)"
 	local ok=PASS
 	send "attack write plant.safety.estop_bypass 1"
-	until_ok "$STEP_WAIT" has 1 "$W" "$ESTOP" '"verdict":"deny"' || ok=FAIL
+	need "a deny record" until_ok "$STEP_WAIT" has 1 "$W" "$ESTOP" '"verdict":"deny"'
 	sleep 1
-	mb_is 0 2 0 || ok=FAIL
+	need "coil 2 still 0" mb_is 0 2 0
 	row "attack: E-stop bypass coil" "deny; coil 2 = 0" \
 		"deny ($(alines "$W" "$ESTOP" '"verdict":"deny"' | rule_of)); coil 2 = $(mb 0 2)" $ok
 }
@@ -124,9 +142,10 @@ step_socket() {
 	before=$(ready_count)
 	spawns=$(acount '"event":"spawn","layer":"ui"')
 	send "attack connect 127.0.0.1:$PORT"
-	until_ok "$STEP_WAIT" has 1 '"event":"exit","layer":"ui"' '"signal":"SIGSYS"' || ok=FAIL
-	until_ok "$STEP_WAIT" has $((spawns + 1)) '"event":"spawn","layer":"ui"' || ok=FAIL
-	until_ok "$STEP_WAIT" test "$(ready_count)" -gt "$before" || ok=FAIL
+	need "an exit record with SIGSYS" \
+		until_ok "$STEP_WAIT" has 1 '"event":"exit","layer":"ui"' '"signal":"SIGSYS"'
+	need "a new spawn of ui" until_ok "$STEP_WAIT" has $((spawns + 1)) '"event":"spawn","layer":"ui"'
+	need "the new ui ready" until_ok "$STEP_WAIT" ready_gt "$before"
 	row "attack: socket() to the PLC" "killed (SIGSYS), restarted" \
 		"exit SIGSYS x$(acount '"event":"exit","layer":"ui"' '"signal":"SIGSYS"'), ui spawns $spawns -> $(acount '"event":"spawn","layer":"ui"')" $ok
 }
@@ -135,11 +154,11 @@ step_flood() {
 	say "6. The compromised ui floods 50 setpoint writes (rate-limited)"
 	local ok=PASS rl allowed
 	send "attack flood 50 plant.dosing.naoh_sp 110"
-	until_ok "$STEP_WAIT" ui_has '^attacker: flood of 50 writes done' || ok=FAIL
+	need "the flood done" until_ok "$STEP_WAIT" ui_has 'attacker: flood of 50 writes done'
 	rl=$(acount "$W" "$SP" '"verdict":"rate-limited"')
 	allowed=$(ui_lines | sed -n 's/^attacker: flood of 50 writes done: \([0-9]*\) allowed.*/\1/p' | tail -1)
-	[ "$rl" -ge 40 ] || ok=FAIL
-	mb_is 4 0 110 || ok=FAIL
+	need "at least 40 rate-limited" test "$rl" -ge 40
+	need "HR0 still 110" mb_is 4 0 110
 	row "attack: flood of 50 writes" "rate-limited (2/s); HR0 = 110" \
 		"$rl rate-limited, ${allowed:-?} allowed; HR0 = $(mb 4 0)" $ok
 }
@@ -147,15 +166,15 @@ step_flood() {
 step_alive() {
 	say "7. The plant and the dashboard keep running"
 	local ok=PASS n exits
-	n=$(ui_lines | grep -c '^value ' || true)
-	until_ok "$STEP_WAIT" test "$(ui_lines | grep -c '^value ' || true)" -gt "$n" || ok=FAIL
-	exits=$(acount '"event":"exit"' '"layer":"' | tr -d ' ')
+	n=$(ui_count 'value ')
+	need "new values on the dashboard" until_ok "$STEP_WAIT" values_gt "$n"
+	exits=$(acount '"event":"exit"' '"layer":"')
 	for l in io alarm hist; do
-		has 1 "\"event\":\"exit\",\"layer\":\"$l\"" && ok=FAIL
+		need "$l never exited" test "$(acount "\"event\":\"exit\",\"layer\":\"$l\"")" -eq 0
 	done
-	kill -0 "$plcsim_pid" 2>/dev/null || ok=FAIL
+	need "the PLC simulator running" kill -0 "$plcsim_pid"
 	row "plant keeps running" "io, alarm, hist never exit; ui gets values" \
-		"$exits layer exit(s), all ui; level $(mb 3 0) mm, HR0 = $(mb 4 0)" $ok
+		"layer exits $exits (ui only); +$(($(ui_count 'value ') - n)) values on the dashboard; level $(mb 3 0) mm" $ok
 }
 
 # Each layer's pid from its latest spawn record; its /proc status while it
@@ -170,12 +189,13 @@ step_identity() {
 		cap=$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
 		echo "$l pid=$pid uid=$uid capeff=$cap" >>"$RUN/layers.txt"
 		obs+="$l ${uid%%/*} "
-		case $uid in "" | 0/* | */0/* | */0) ok=FAIL ;; esac
-		[ "$uid" = "${uid%%/*}/${uid%%/*}/${uid%%/*}" ] || ok=FAIL
-		[ "$cap" = 0000000000000000 ] || ok=FAIL
+		case $uid in "" | 0/* | */0/* | */0) need "$l not root" false ;; esac
+		need "$l real, effective and saved uid equal" \
+			test "$uid" = "${uid%%/*}/${uid%%/*}/${uid%%/*}"
+		need "$l CapEff 0" test "$cap" = 0000000000000000
 		uids+=("${uid%%/*}")
 	done
-	[ "$(printf '%s\n' "${uids[@]}" | sort -u | grep -c .)" -eq 4 ] || ok=FAIL
+	need "4 distinct uids" test "$(printf '%s\n' "${uids[@]}" | sort -u | grep -c .)" -eq 4
 	row "layer identities" "4 distinct uids, CapEff 0" "uids: ${obs% }; CapEff all 0" $ok
 }
 
