@@ -112,10 +112,16 @@ static void test_alarms_max(void **state)
 	dash_init(&d, false, false);
 	for (int i = 0; i < DASH_ALARMS_MAX + 1; i++)
 		len += (size_t)snprintf(text + len, sizeof(text) - len,
-					"A%d\tnormal\tlow\tt\t1\tm\n", i);
+					"A%d\tunack-rtn\tlow\tt\t1\tm\n", i);
 	assert_int_equal(dash_set_alarms(&d, DASH_ALARMS_MAX + 1, text, len), 0);
 	assert_int_equal(d.nalarms, DASH_ALARMS_MAX);
+	assert_int_equal(d.alarm_active, DASH_ALARMS_MAX + 1);
 	assert_int_equal(d.alarm_count, DASH_ALARMS_MAX + 1);
+	/* alarms in normal are counted, not shown */
+	assert_int_equal(dash_set_alarms(&d, 3, "N\tnormal\tlow\tt\t1\tm\n", 19), 0);
+	assert_int_equal(d.nalarms, 0);
+	assert_int_equal(d.alarm_active, 0);
+	assert_int_equal(d.alarm_count, 3);
 }
 
 static void test_render(void **state)

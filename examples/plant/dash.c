@@ -42,8 +42,10 @@ void dash_format_alarm(const char *id, const char *state, const char *prio, cons
 		       double value, const char *message, char *buf, size_t cap)
 {
 	char raw[DASH_ALARM_LEN * 2];
-	int n = snprintf(raw, sizeof(raw), "%-10s %-12s %-6s %-24s %8.2f  %s", id, state, prio, tag,
-			 value, message);
+	/* The id names the tag already (e.g. "plant.tank.level.hi"). */
+	(void)tag;
+	int n = snprintf(raw, sizeof(raw), "%-28s %-12s %-6s %8.2f  %s", id, state, prio, value,
+			 message);
 
 	copy_clean(buf, cap, raw,
 		   n < 0		     ? 0
@@ -85,15 +87,20 @@ int dash_set_alarms(struct dash *d, uint64_t count, const char *text, size_t len
 			v = strtod(f[4], &end);
 			if (end == f[4])
 				v = NAN;
-			if (n < DASH_ALARMS_MAX)
-				dash_format_alarm(f[0], f[1], f[2], f[3], v, f[5], rows[n],
-						  DASH_ALARM_LEN);
-			n++;
+			/* The operator's list shows what needs attention; alarms in
+			 * `normal` only count. */
+			if (strcmp(f[1], "normal") != 0) {
+				if (n < DASH_ALARMS_MAX)
+					dash_format_alarm(f[0], f[1], f[2], f[3], v, f[5], rows[n],
+							  DASH_ALARM_LEN);
+				n++;
+			}
 		}
 		i += l + 1;
 	}
 	d->nalarms = n < DASH_ALARMS_MAX ? n : DASH_ALARMS_MAX;
 	memcpy(d->alarms, rows, d->nalarms * DASH_ALARM_LEN);
+	d->alarm_active = n;
 	d->alarm_count = count;
 	return 0;
 }
@@ -287,11 +294,12 @@ int dash_render(const struct dash *d, int cols, char *buf, size_t cap)
 	trend_row(d, &o, cols, &d->trends[0], "level");
 	trend_row(d, &o, cols, &d->trends[1], "NaOH");
 	out_row(&o, cols, "%s", "");
-	out_row(&o, cols, " Alarms (%llu)", (unsigned long long)d->alarm_count);
+	out_row(&o, cols, " Alarms: %zu needing attention, of %llu", d->alarm_active,
+		(unsigned long long)d->alarm_count);
 	for (size_t i = 0; i < d->nalarms; i++)
 		out_row(&o, cols, "  %s", d->alarms[i]);
 	if (d->nalarms == 0)
-		out_row(&o, cols, "  (none)");
+		out_row(&o, cols, "  (all normal)");
 	out_row(&o, cols, "%s", "");
 	out_row(&o, cols, " %s", d->status);
 	out_row(&o, cols,

@@ -35,8 +35,9 @@ struct dash_trend {
 
 struct dash {
 	struct dash_value tags[TAG_COUNT];
-	size_t nalarms;
-	uint64_t alarm_count;
+	size_t nalarms;	      /* rows kept */
+	size_t alarm_active;  /* alarms not in `normal` */
+	uint64_t alarm_count; /* alarms configured (alarm.list's count) */
 	char alarms[DASH_ALARMS_MAX][DASH_ALARM_LEN];
 	struct dash_trend trends[DASH_TRENDS];
 	char status[DASH_STATUS_LEN];
@@ -49,12 +50,13 @@ struct dash {
 void dash_init(struct dash *d, bool utf8, bool compromised);
 
 /* Replace the alarm rows with alarm.list's text: one alarm per line,
- * fields `id state priority tag value message` separated by tabs.  Rows
- * beyond DASH_ALARMS_MAX are counted, not kept; a row is cut to fit.
+ * fields `id state priority tag value message` separated by tabs.  Only
+ * alarms not in `normal` get a row; rows beyond DASH_ALARMS_MAX are
+ * counted, not kept; a row is cut to fit; control bytes become '?'.
  * -EINVAL when a line lacks a field (the rows then are left unchanged). */
 int dash_set_alarms(struct dash *d, uint64_t count, const char *text, size_t len);
 
-/* One alarm row (fields as alarm.list) into buf: "id  state  prio  tag value  message". */
+/* One alarm row into buf: "id  state  prio  value  message" (the id names the tag). */
 void dash_format_alarm(const char *id, const char *state, const char *prio, const char *tag,
 		       double value, const char *message, char *buf, size_t cap);
 
