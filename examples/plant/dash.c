@@ -115,7 +115,7 @@ static uint64_t le64(const uint8_t *p)
 
 int dash_set_trend(struct dash_trend *t, const uint8_t *points, size_t len, uint64_t now_ms)
 {
-	double sum[DASH_TREND_W] = {0};
+	double mean[DASH_TREND_W] = {0};
 	uint32_t cnt[DASH_TREND_W] = {0};
 	uint64_t window_ms = t->window_s * 1000, start;
 
@@ -136,12 +136,14 @@ int dash_set_trend(struct dash_trend *t, const uint8_t *points, size_t len, uint
 		size_t col = (size_t)((ts - start) * DASH_TREND_W / window_ms);
 		if (col >= DASH_TREND_W)
 			col = DASH_TREND_W - 1;
-		sum[col] += v;
+		/* A running mean: a sum of huge values (another layer's bytes) would
+		 * overflow to inf; m(1 - 1/k) + v/k stays within max(|m|, |v|). */
 		cnt[col]++;
+		mean[col] = (mean[col] - mean[col] / cnt[col]) + v / cnt[col];
 	}
 	for (size_t c = 0; c < DASH_TREND_W; c++) {
-		t->have[c] = cnt[c] > 0;
-		t->v[c] = cnt[c] ? sum[c] / cnt[c] : 0;
+		t->have[c] = cnt[c] > 0 && isfinite(mean[c]);
+		t->v[c] = t->have[c] ? mean[c] : 0;
 	}
 	return 0;
 }
