@@ -73,3 +73,29 @@ mb = [
     struct.pack('>HHHB', 1, 0, 20, 1) + bytes([0x10, 0, 0, 0, 2, 4, 0, 1, 0, 2]),
 ]
 write('mbreq', mb)
+
+
+def resp(fc_sel, addr, arg, pdu, unit=1, tid=1):
+    # fuzz-mbresp.c's header: fc selector u8 (fc = 1 + sel % 6; bit 7 takes
+    # the tid from the answer), address u16, quantity or value u16, unit u8.
+    return struct.pack('>BHHB', fc_sel, addr, arg, unit) + mbap(pdu, unit, tid)
+
+
+mbresp = [
+    resp(2, 0, 2, bytes([0x03, 4, 0, 110, 0, 50])),  # setpoint and speed
+    resp(3, 0, 5, bytes([0x04, 10, 0x09, 0xC4, 0x03, 0x04, 0, 100, 0, 50, 0, 200])),
+    resp(0, 0, 4, bytes([0x01, 1, 0x03])),  # coils: run, valve
+    resp(1, 0, 2, bytes([0x02, 1, 0x02])),  # discrete inputs: E-stop
+    resp(1, 0, 2, bytes([0x02, 1, 0x06])),  # padding bit set
+    resp(4, 1, 1, bytes([0x05, 0, 1, 0xFF, 0])),
+    resp(5, 0, 110, bytes([0x06, 0, 0, 0, 110])),
+    resp(5, 0, 110, bytes([0x06, 0, 0, 0x2B, 0x5C])),  # echo differs
+    resp(2, 0, 1, bytes([0x83, 2])),  # exception
+    resp(2, 0, 1, bytes([0x83, 0])),  # exception code 0
+    resp(2, 0, 125, bytes([0x03, 250]) + bytes(250)),  # largest register answer
+    resp(0, 0, 2000, bytes([0x01, 250]) + bytes(250)),  # largest bit answer
+    resp(0x82, 0, 2, bytes([0x03, 4, 0, 1, 0, 2]), tid=0x1234),
+    resp(2, 0, 2, bytes([0x03, 4, 0, 1])),  # truncated
+    resp(2, 0, 2, bytes([0x03, 4, 0, 1, 0, 2, 9])),  # trailing
+]
+write('mbresp', mbresp)

@@ -3,7 +3,7 @@
  * plant-alarm: the demo plant's limit alarms.  Subscribes to tag.changed,
  * runs each value through alarm-logic.c, publishes alarm.raised on every
  * state change and serves alarm.list and alarm.ack (the message contract is
- * in examples/plant/README.md).  It holds no resource and needs no timer:
+ * in examples/plant/MESSAGES.md).  It holds no resource and needs no timer:
  * shelving, the one timed feature of alarm-logic, is not offered here.
  */
 #include <errno.h>

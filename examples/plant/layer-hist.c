@@ -3,7 +3,7 @@
  * plant-hist: the demo plant's historian.  Appends every tag.changed sample
  * to the history file through hist-store.c and serves hist.query from the
  * last hour of samples it keeps in memory (the message contract is in
- * examples/plant/README.md).
+ * examples/plant/MESSAGES.md).
  *
  *   plant-hist [HISTORY-FILE]     (default /var/lib/conduit/plant/history.log)
  *

@@ -6,7 +6,7 @@
  * Modbus TCP on that fd (mbclient.c checks every answer).  Every 250 ms it
  * reads each register area of the tag table with one request, publishes
  * tag.changed for every tag once after connecting and then on each change,
- * and serves tag.read and tag.write (examples/plant/README.md has the
+ * and serves tag.read and tag.write (examples/plant/MESSAGES.md has the
  * message contract).
  *
  * One request is in flight at a time: a PLC answers in order anyway, and a

@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The demo plant's io, alarm and hist layers end to end: conduit-plcsim on a
+ * free port, a real broker running a copy of examples/plant/plant.policy
+ * rendered for the build tree (layer paths, a temporary history file and
+ * audit log, the simulator's port), and tests/plant-ui-probe.c in place of
+ * the ui layer.  The probe reads and writes tags, drives an alarm, acks it
+ * and queries history; the test kills the simulator and starts it again on
+ * the same port, and io must report stale tags and reconnect by itself.
+ * Every layer must run under its own uid with no capability, a seccomp
+ * filter and no_new_privs, and every audit record is checked at the end.
+ *
+ * Usage: test-plant-layers BROKER PROBE PLCSIM LAYER-DIR POLICY
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "broker-harness.h"
+
+#define WAIT 15000 /* ms: generous, a shared 2-core machine */
+
+static const char *plcsim_path, *layer_dir, *policy_src;
+
+/* The ui block of the test: tag.write open to everything but the safety
+ * coils, so that io's own checks (range, readonly, unknown) are reached. */
+static const char ui_block[] = "layer ui {\n"
+			       "    exec \"@LAYER@\"\n"
+			       "    user dynamic\n"
+			       "    syscalls stdio recvfd\n"
+			       "    limit memory 32M files 16 procs 0\n"
+			       "    allow tag.read\n"
+			       "    deny  tag.write tag \"plant.safety.*\"\n"
+			       "    allow tag.write\n"
+			       "    allow alarm.list\n"
+			       "    allow alarm.ack\n"
+			       "    allow hist.query\n"
+			       "    subscribe tag.changed tag \"plant.*\"\n"
+			       "    subscribe alarm.raised\n"
+			       "}\n";
+
+struct plc {
+	pid_t pid;
+	unsigned port;
+	char log[192];
+};
+
+static void plc_start(struct plc *p, const struct bk *bk, unsigned port)
+{
+	char arg[16];
+	int fd;
+
+	snprintf(p->log, sizeof(p->log), "%s/plcsim.err", bk->dir);
+	snprintf(arg, sizeof(arg), "%u", port);
+	p->pid = fork();
+	assert_true(p->pid >= 0);
+	if (p->pid == 0) {
+		fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execl(plcsim_path, plcsim_path, "--port", arg, (char *)NULL);
+		_exit(127);
+	}
+	/* Wait (bounded) for "listening on 127.0.0.1:PORT". */
+	for (int i = 0; i < WAIT / 20; i++) {
+		char buf[512] = {0};
+		const char *s;
+		FILE *f = fopen(p->log, "r");
+		if (f) {
+			size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+			buf[n] = 0;
+			fclose(f);
+		}
+		if ((s = strstr(buf, "listening on 127.0.0.1:"))) {
+			p->port =
+				(unsigned)strtoul(s + strlen("listening on 127.0.0.1:"), NULL, 10);
+			assert_true(p->port > 0);
+			return;
+		}
+		const struct timespec tick = {0, 20 * 1000 * 1000};
+		nanosleep(&tick, NULL);
+	}
+	fail_msg("conduit-plcsim did not start");
+}
+
+static void plc_kill(struct plc *p)
+{
+	if (p->pid <= 0)
+		return;
+	kill(p->pid, SIGKILL);
+	assert_int_equal(waitpid(p->pid, NULL, 0), p->pid);
+	p->pid = -1;
+}
+
+static char *read_text(const char *path)
+{
+	static char buf[32768];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	assert_true(feof(f));
+	fclose(f);
+	buf[n] = 0;
+	return buf;
+}
+
+/* Replace every @from in @s (in place, bounded by cap). */
+static void replace(char *s, size_t cap, const char *from, const char *to)
+{
+	static char out[32768];
+	size_t o = 0, fl = strlen(from), tl = strlen(to);
+
+	for (const char *p = s; *p;) {
+		if (strncmp(p, from, fl) == 0) {
+			assert_true(o + tl < sizeof(out));
+			memcpy(out + o, to, tl);
+			o += tl;
+			p += fl;
+		} else {
+			assert_true(o + 1 < sizeof(out));
+			out[o++] = *p++;
+		}
+	}
+	out[o] = 0;
+	assert_true(o < cap);
+	memcpy(s, out, o + 1);
+}
+
+/* plant.policy for this run: layer paths into the build tree, files into
+ * the test directory, the simulator's port, and the probe as ui. */
+static void render_policy(struct bk *bk, unsigned port)
+{
+	static char text[32768];
+	char prefix[512], addr[64];
+	char *ui, *end;
+
+	snprintf(text, sizeof(text), "%s", read_text(policy_src));
+	snprintf(prefix, sizeof(prefix), "\"%s/plant-", layer_dir);
+	replace(text, sizeof(text), "\"/usr/libexec/conduit/plant-", prefix);
+	replace(text, sizeof(text), "/var/lib/conduit/plant/", "@DIR@/");
+	snprintf(addr, sizeof(addr), "\"127.0.0.1:%u\"", port);
+	replace(text, sizeof(text), "\"127.0.0.1:1502\"", addr);
+	ui = strstr(text, "\nlayer ui {\n");
+	assert_non_null(ui);
+	end = strstr(ui, "\n}\n");
+	assert_non_null(end);
+	/* Splice the probe's block in place of the dashboard's. */
+	memmove(ui + 1 + strlen(ui_block), end + 3, strlen(end + 3) + 1);
+	memcpy(ui + 1, ui_block, strlen(ui_block));
+	bk_write_policy(bk, text);
+}
+
+static bool status_field(pid_t pid, const char *key, char *val, size_t cap)
+{
+	char path[64], line[256];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (strncmp(line, key, strlen(key)) == 0 && line[strlen(key)] == ':') {
+			const char *v = line + strlen(key) + 1;
+			v += strspn(v, " \t");
+			snprintf(val, cap, "%.*s", (int)strcspn(v, "\n"), v);
+			found = true;
+		}
+	fclose(f);
+	return found;
+}
+
+/* The broker's children by executable name: their pids in @ret. */
+static pid_t find_layer(pid_t broker, const char *exe_suffix)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = -1;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		char path[64], exe[512], ppid[32];
+		pid_t pid = (pid_t)atoi(e->d_name);
+		ssize_t n;
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+		n = readlink(path, exe, sizeof(exe) - 1);
+		if (n <= 0)
+			continue;
+		exe[n] = 0;
+		if (!status_field(pid, "PPid", ppid, sizeof(ppid)) || atoi(ppid) != broker)
+			continue;
+		size_t el = strlen(exe), sl = strlen(exe_suffix);
+		if (el >= sl && strcmp(exe + el - sl, exe_suffix) == 0)
+			found = pid;
+	}
+	closedir(d);
+	return found;
+}
+
+/* Own uid (not root, not another layer's), no capabilities, seccomp in
+ * filter mode, no_new_privs. */
+static void check_confined(pid_t broker, const char *const *exes, size_t n, pid_t *ret_pids)
+{
+	char uids[8][64];
+
+	assert_true(n <= 8);
+
+	for (size_t i = 0; i < n; i++) {
+		char v[128];
+		pid_t pid = find_layer(broker, exes[i]);
+		if (pid <= 0)
+			fail_msg("layer %s not found under the broker", exes[i]);
+		ret_pids[i] = pid;
+		assert_true(status_field(pid, "Uid", uids[i], sizeof(uids[i])));
+		assert_true(strncmp(uids[i], "0\t", 2) != 0);
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(uids[i], uids[j]);
+		assert_true(status_field(pid, "CapEff", v, sizeof(v)));
+		assert_string_equal(v, "0000000000000000");
+		assert_true(status_field(pid, "CapPrm", v, sizeof(v)));
+		assert_string_equal(v, "0000000000000000");
+		assert_true(status_field(pid, "Seccomp", v, sizeof(v)));
+		assert_string_equal(v, "2");
+		assert_true(status_field(pid, "NoNewPrivs", v, sizeof(v)));
+		assert_string_equal(v, "1");
+		fprintf(stderr, "# %s: pid %d uid %s\n", exes[i], (int)pid, uids[i]);
+	}
+}
+
+static void expect_ui(struct bk *bk, const char *what)
+{
+	char needle[256];
+
+	snprintf(needle, sizeof(needle), "layer ui: RESULT %s\n", what);
+	if (bk_log_count(bk, needle) != 1) {
+		bk_wait_log(bk, "\x01never\x01", 1, 0); /* prints the log */
+		fail_msg("expected once: %s", needle);
+	}
+}
+
+static struct bk bk; /* large: the audit records */
+static struct plc plc = {.pid = -1};
+
+/* Whatever an assertion left running goes with the test. */
+static int teardown(void **state)
+{
+	(void)state;
+	plc_kill(&plc);
+	bk_cleanup(&bk);
+	return 0;
+}
+
+static void test_plant_layers(void **state)
+{
+	const char *const exes[] = {"/plant-io", "/plant-alarm", "/plant-hist", "/plant-ui-probe"};
+	pid_t pids[4], again[4];
+	char hist[256];
+	struct stat st;
+	int fd;
+
+	(void)state;
+	bk_init(&bk);
+	plc_start(&plc, &bk, 0);
+	/* The broker opens the history file but never creates it. */
+	snprintf(hist, sizeof(hist), "%s/history.log", bk.dir);
+	fd = open(hist, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	render_policy(&bk, plc.port);
+	bk_start(&bk);
+
+	assert_true(bk_wait_log(&bk, "layer ui: RESULT phase1-done", 1, 40000));
+	check_confined(bk.pid, exes, 4, pids);
+
+	expect_ui(&bk, "level good in-range yes");
+	expect_ui(&bk, "read plant.no.such error tag.unknown");
+	expect_ui(&bk, "write plant.dosing.naoh_sp 110 -> 110");
+	expect_ui(&bk, "write plant.dosing.naoh_sp 11100 error tag.range");
+	expect_ui(&bk, "write plant.dosing.naoh_sp 11100(d) error tag.range");
+	expect_ui(&bk, "write plant.tank.level 100 error tag.readonly");
+	expect_ui(&bk, "write plant.no.such 1 error tag.unknown");
+	expect_ui(&bk, "write plant.pump.p101.run 0.5(d) error tag.range");
+	expect_ui(&bk, "write plant.safety.estop_bypass 1 error conduit.denied");
+	/* 11100 never reached the PLC: the register still holds 110. */
+	assert_int_equal(bk_log_count(&bk, "layer ui: RESULT read plant.dosing.naoh_sp 110 good\n"),
+			 2);
+	assert_int_equal(bk_log_count(&bk, "error tag.range\n"), 3);
+	expect_ui(&bk, "alarm.raised plant.dosing.naoh_conc.hi unack-active medium "
+		       "plant.dosing.naoh_conc");
+	expect_ui(&bk, "hi alarm raised");
+	expect_ui(&bk, "alarm.list count 8 lines 8 hi-listed yes");
+	expect_ui(&bk, "alarm.ack plant.dosing.naoh_conc.hi ok");
+	expect_ui(&bk, "alarm.raised plant.dosing.naoh_conc.hi ack-active medium "
+		       "plant.dosing.naoh_conc");
+	expect_ui(&bk, "hi alarm acked");
+	expect_ui(&bk, "alarm.ack plant.no.such.hi error alarm.unknown");
+	expect_ui(&bk, "hist.query plant.dosing.naoh_sp 60 count-ok yes ordered yes has110 yes");
+	expect_ui(&bk, "hist.query plant.dosing.naoh_sp 3600 count-ok yes ordered yes has110 yes");
+	expect_ui(&bk, "hist.query plant.dosing.naoh_sp 0 error hist.range");
+	expect_ui(&bk, "hist.query plant.dosing.naoh_sp 3601 error hist.range");
+	expect_ui(&bk, "hist.query plant.no.such 60 error hist.unknown");
+	expect_ui(&bk, "tag.changed naoh_sp seen level seen");
+	assert_int_equal(bk_log_count(&bk, "RESULT bad "), 0);
+	assert_int_equal(bk_log_count(&bk, "malformed"), 0);
+
+	/* The PLC dies: io notices, marks its tags stale, and reconnects by
+	 * itself once the PLC is back on the same port. */
+	unsigned port = plc.port;
+	plc_kill(&plc);
+	assert_true(bk_wait_log(&bk, "layer ui: RESULT quality stale", 1, WAIT));
+	assert_true(bk_wait_log(&bk, "plant-io: PLC connection lost", 1, WAIT));
+	plc_start(&plc, &bk, port);
+	assert_int_equal(plc.port, port);
+	assert_true(bk_wait_log(&bk, "layer ui: RESULT ui-done", 1, WAIT));
+	expect_ui(&bk, "quality good-again");
+	expect_ui(&bk, "republished 13 tags");
+	expect_ui(&bk, "write plant.dosing.naoh_sp 100 -> 100");
+	expect_ui(&bk, "ui-done ok");
+	/* Reconnected inside the same processes: nothing was restarted. */
+	check_confined(bk.pid, exes, 4, again);
+	assert_memory_equal(pids, again, sizeof(pids));
+
+	/* The history file got the samples, appended by the layer. */
+	assert_int_equal(stat(hist, &st), 0);
+	assert_true(st.st_size >= 13 * 28);
+	assert_int_equal(st.st_size % 28, 0);
+
+	assert_int_equal(bk_stop(&bk), 0);
+	plc_kill(&plc);
+	{
+		/* What the layers said, for whoever reads the test log. */
+		char cmd[256];
+		snprintf(cmd, sizeof(cmd), "sed 's/^/#   /' %s >&2", bk.log);
+		if (system(cmd) != 0)
+			fprintf(stderr, "# (cannot show the log)\n");
+	}
+	bk_read_audit(&bk, true);
+	fprintf(stderr, "# %zu audit records\n", bk.nrec);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, NULL, NULL, NULL), 4);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, NULL, NULL, NULL), 4);
+	/* io asked for the PLC at least twice (start, reconnect), hist once
+	 * for its file; each decision allowed. */
+	assert_true(bk_count(&bk, AUDIT_EV_DECISION, "io", "conduit.connect", NULL) >= 2);
+	for (size_t i = 0; bk_find(&bk, AUDIT_EV_DECISION, "io", "conduit.connect", i); i++)
+		assert_int_equal(
+			bk_find(&bk, AUDIT_EV_DECISION, "io", "conduit.connect", i)->verdict,
+			AUDIT_VERDICT_ALLOW);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "hist", "conduit.open", NULL), 1);
+	assert_int_equal(bk_find(&bk, AUDIT_EV_DECISION, "hist", "conduit.open", 0)->verdict,
+			 AUDIT_VERDICT_ALLOW);
+	/* The one call the policy denied: the bypass coil. */
+	size_t denied = 0;
+	for (size_t i = 0; i < bk.nrec; i++)
+		denied += bk.rec[i].event == AUDIT_EV_DECISION &&
+			  bk.rec[i].verdict == AUDIT_VERDICT_DENY;
+	assert_int_equal(denied, 1);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_plant_layers, teardown),
+	};
+
+	if (argc != 6) {
+		fprintf(stderr, "usage: %s BROKER PROBE PLCSIM LAYER-DIR POLICY\n", argv[0]);
+		return 2;
+	}
+	if (geteuid() != 0) {
+		/* Dynamic uids need root; CI runs as root. */
+		fprintf(stderr, "test-plant-layers must run as root\n");
+		return 1;
+	}
+	/* The policy wants absolute paths; meson passes them relative. */
+	static char paths[5][4096];
+	for (int i = 0; i < 5; i++)
+		if (!realpath(argv[i + 1], paths[i])) {
+			perror(argv[i + 1]);
+			return 1;
+		}
+	bk_broker_path = paths[0];
+	bk_layer_path = paths[1];
+	plcsim_path = paths[2];
+	layer_dir = paths[3];
+	policy_src = paths[4];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
