@@ -14,7 +14,7 @@
 
 #define DASH_ALARMS_MAX	 8    /* alarm rows shown; the count says how many exist */
 #define DASH_ALARM_LEN	 120  /* bytes of one alarm row */
-#define DASH_TREND_W	 60   /* columns of a trend */
+#define DASH_TREND_W	 48   /* columns of a trend: its row fits 80 columns */
 #define DASH_TRENDS	 2    /* tank level, NaOH concentration */
 #define DASH_HIST_POINTS 3600 /* the most points hist.query returns */
 #define DASH_STATUS_LEN	 160

@@ -210,7 +210,8 @@ scenario_run() {
 	start_broker
 	# The dashboard in line mode: the ui's lines as the broker logs them.
 	tail -n +1 -F --pid="$broker_pid" "$LOG" 2>/dev/null |
-		sed -u -n 's/^conduit-broker: layer ui: /   ui | /p' &
+		sed -u -n -e 's/^conduit-broker: layer ui: /   ui | /p' \
+			-e 's/^conduit-broker: \(layer [a-z]* (pid .*\)/   broker | \1/p' &
 	tail_pid=$!
 	step_normal
 	step_operator
