@@ -58,6 +58,13 @@ static void test_trend(void **state)
 	assert_true(t->v[DASH_TREND_W - 1] == 42);
 	for (size_t c = 0; c + 1 < DASH_TREND_W; c++)
 		assert_false(t->have[c]);
+	/* a value holds until the next change: columns after a point are filled */
+	put_point(pts, now - 300000, 5);
+	put_point(pts + 16, now, 7);
+	assert_int_equal(dash_set_trend(t, pts, 32, now), 0);
+	for (size_t c = 0; c + 1 < DASH_TREND_W; c++)
+		assert_true(t->have[c] && t->v[c] == 5);
+	assert_true(t->v[DASH_TREND_W - 1] == 7);
 	/* huge values in one column: the mean does not overflow to inf */
 	put_point(pts, now, 1.7e308);
 	put_point(pts + 16, now, 1.7e308);

@@ -144,6 +144,12 @@ int dash_set_trend(struct dash_trend *t, const uint8_t *points, size_t len, uint
 	for (size_t c = 0; c < DASH_TREND_W; c++) {
 		t->have[c] = cnt[c] > 0 && isfinite(mean[c]);
 		t->v[c] = t->have[c] ? mean[c] : 0;
+		/* The historian stores changes: a value holds until the next one,
+		 * so a column without a point after the first shows the last value. */
+		if (!t->have[c] && c > 0 && t->have[c - 1]) {
+			t->have[c] = true;
+			t->v[c] = t->v[c - 1];
+		}
 	}
 	return 0;
 }

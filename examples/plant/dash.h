@@ -62,7 +62,8 @@ void dash_format_alarm(const char *id, const char *state, const char *prio, cons
 
 /* Fill trend t from hist.query's points (records of 16 bytes, little-endian
  * u64 ts_ms | f64 value): the window ending at now_ms is cut into
- * DASH_TREND_W columns, each the mean of its points.  -EINVAL when len is
+ * DASH_TREND_W columns, each the mean of its points; a column without a
+ * point holds the value before it (the historian stores changes).  -EINVAL when len is
  * not a whole number of records, -E2BIG above DASH_HIST_POINTS. */
 int dash_set_trend(struct dash_trend *t, const uint8_t *points, size_t len, uint64_t now_ms);
 
