@@ -157,7 +157,7 @@ static void replace(char *s, size_t cap, const char *from, const char *to)
 
 /* plant.policy for this run: layer paths into the build tree, files into
  * the test directory, the simulator's port, and the probe as ui. */
-static void render_policy(struct bk *b, unsigned port, const char *ui)
+static void render_policy(struct bk *b, unsigned port, const char *ui, const char *fsize)
 {
 	static char text[32768];
 	char prefix[512], addr[64];
@@ -169,6 +169,12 @@ static void render_policy(struct bk *b, unsigned port, const char *ui)
 	replace(text, sizeof(text), "/var/lib/conduit/plant/", "@DIR@/");
 	snprintf(addr, sizeof(addr), "\"127.0.0.1:%u\"", port);
 	replace(text, sizeof(text), "\"127.0.0.1:1502\"", addr);
+	if (fsize) {
+		char lim[64];
+		snprintf(lim, sizeof(lim), "fsize %s ", fsize);
+		assert_non_null(strstr(text, "fsize 1G "));
+		replace(text, sizeof(text), "fsize 1G ", lim);
+	}
 	at = strstr(text, "\nlayer ui {\n");
 	assert_non_null(at);
 	end = strstr(at, "\n}\n");
@@ -306,7 +312,7 @@ static void test_plant_layers(void **state)
 	fd = open(hist, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	assert_true(fd >= 0);
 	close(fd);
-	render_policy(&bk, plc.port, ui_block);
+	render_policy(&bk, plc.port, ui_block, NULL);
 	bk_start(&bk);
 
 	assert_true(bk_wait_log(&bk, "layer ui: RESULT phase1-done", 1, 40000));
@@ -389,6 +395,45 @@ static void test_plant_layers(void **state)
 		denied += bk.rec[i].event == AUDIT_EV_DECISION &&
 			  bk.rec[i].verdict == AUDIT_VERDICT_DENY;
 	assert_int_equal(denied, 1);
+}
+
+/* The history file reaches the policy's fsize limit: 1036 bytes here, 37
+ * whole records, so the 38th write fails with EFBIG (and SIGXFSZ, which
+ * hist ignores).  hist says so once and keeps running. */
+static void test_hist_full(void **state)
+{
+	char hist[256];
+	struct stat st;
+	int fd;
+
+	(void)state;
+	bk_init(&bk);
+	plc_start(&plc, &bk, 0);
+	snprintf(hist, sizeof(hist), "%s/history.log", bk.dir);
+	fd = open(hist, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	render_policy(&bk, plc.port, ui_idle_block, "1036");
+	bk_start(&bk);
+	/* The level moves 10 mm/s, a new sample every poll: the file fills
+	 * in seconds. */
+	assert_true(bk_wait_log(&bk, "plant-hist: history file: File too large", 1, 30000));
+	assert_int_equal(stat(hist, &st), 0);
+	assert_int_equal(st.st_size, 1036);
+	assert_int_equal(bk_stop(&bk), 0);
+	plc_kill(&plc);
+	show_log();
+	assert_int_equal(bk_log_count(&bk, "plant-hist: history file: "), 1);
+	bk_read_audit(&bk, true);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "hist", NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
+	/* Stopped by the broker, not killed by SIGXFSZ. */
+	const struct bk_record *r = bk_find(&bk, AUDIT_EV_EXIT, "hist", NULL, 0);
+	assert_non_null(r);
+	if (!r->has_code)
+		assert_string_equal(r->signal, "SIGTERM");
+	else
+		assert_int_equal(r->code, 0);
 }
 
 /* ---- A hostile PLC: the test itself answers io's requests ---- */
@@ -482,7 +527,7 @@ static void test_hostile_plc(void **state)
 		assert_true(h >= 0);
 		close(h);
 	}
-	render_policy(&bk, port, ui_idle_block);
+	render_policy(&bk, port, ui_idle_block, NULL);
 	bk_start(&bk);
 
 	/* 1. Another transaction id. */
@@ -548,6 +593,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest integration[] = {
 		cmocka_unit_test_teardown(test_plant_layers, teardown),
+		cmocka_unit_test_teardown(test_hist_full, teardown),
 	};
 	const struct CMUnitTest adversarial[] = {
 		cmocka_unit_test_teardown(test_hostile_plc, teardown),
