@@ -12,6 +12,8 @@
  * acknowledge it; query history; then report "phase1-done" and watch the
  * tag quality while the test kills and restarts the PLC: "stale", then
  * "good-again" and a write that works again.
+ *
+ *   plant-ui-probe [idle]      idle: keep the session and do nothing
  */
 #include <errno.h>
 #include <poll.h>
@@ -365,13 +367,18 @@ static int script(void)
 	return watch_quality();
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct cdt_layer_options opts = {0};
 	int r;
 
 	if ((r = cdt_init()) < 0 || (r = cdt_layer_open(&opts, &L)) < 0)
 		goto out;
+	/* "idle": a ui that only keeps its session, for the hostile-PLC test. */
+	if (argc > 1 && strcmp(argv[1], "idle") == 0) {
+		r = cdt_layer_run(L);
+		goto out;
+	}
 	if ((r = cdt_layer_subscribe(L, "tag.changed", on_changed, NULL)) < 0 ||
 	    (r = cdt_layer_subscribe(L, "alarm.raised", on_alarm, NULL)) < 0)
 		goto out;

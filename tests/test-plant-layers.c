@@ -10,11 +10,19 @@
  * Every layer must run under its own uid with no capability, a seccomp
  * filter and no_new_privs, and every audit record is checked at the end.
  *
- * Usage: test-plant-layers BROKER PROBE PLCSIM LAYER-DIR POLICY
+ * The adversarial group puts the test itself in the PLC's place and answers
+ * io's requests with what no PLC may send: io drops each connection and
+ * reconnects, in the same process.
+ *
+ * Usage: test-plant-layers BROKER PROBE PLCSIM LAYER-DIR POLICY GROUP
+ *        (GROUP: integration | adversarial)
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,33 +46,38 @@ static const char *plcsim_path, *layer_dir, *policy_src;
 
 /* The ui block of the test: tag.write open to everything but the safety
  * coils, so that io's own checks (range, readonly, unknown) are reached. */
+#define UI_BODY                                                                                    \
+	"    user dynamic\n"                                                                       \
+	"    syscalls stdio recvfd\n"                                                              \
+	"    limit memory 32M files 16 procs 0\n"                                                  \
+	"    allow tag.read\n"                                                                     \
+	"    deny  tag.write tag \"plant.safety.*\"\n"                                             \
+	"    allow tag.write\n"                                                                    \
+	"    allow alarm.list\n"                                                                   \
+	"    allow alarm.ack\n"                                                                    \
+	"    allow hist.query\n"                                                                   \
+	"    subscribe tag.changed tag \"plant.*\"\n"                                              \
+	"    subscribe alarm.raised\n"                                                             \
+	"}\n"
 static const char ui_block[] = "layer ui {\n"
-			       "    exec \"@LAYER@\"\n"
-			       "    user dynamic\n"
-			       "    syscalls stdio recvfd\n"
-			       "    limit memory 32M files 16 procs 0\n"
-			       "    allow tag.read\n"
-			       "    deny  tag.write tag \"plant.safety.*\"\n"
-			       "    allow tag.write\n"
-			       "    allow alarm.list\n"
-			       "    allow alarm.ack\n"
-			       "    allow hist.query\n"
-			       "    subscribe tag.changed tag \"plant.*\"\n"
-			       "    subscribe alarm.raised\n"
-			       "}\n";
-
+			       "    exec \"@LAYER@\"\n" UI_BODY;
+static const char ui_idle_block[] = "layer ui {\n"
+				    "    exec \"@LAYER@\" \"idle\"\n" UI_BODY;
 struct plc {
 	pid_t pid;
 	unsigned port;
 	char log[192];
 };
 
-static void plc_start(struct plc *p, const struct bk *bk, unsigned port)
+static struct bk bk; /* large: the audit records */
+static struct plc plc = {.pid = -1};
+
+static void plc_start(struct plc *p, const struct bk *b, unsigned port)
 {
 	char arg[16];
 	int fd;
 
-	snprintf(p->log, sizeof(p->log), "%s/plcsim.err", bk->dir);
+	snprintf(p->log, sizeof(p->log), "%s/plcsim.err", b->dir);
 	snprintf(arg, sizeof(arg), "%u", port);
 	p->pid = fork();
 	assert_true(p->pid >= 0);
@@ -143,11 +157,11 @@ static void replace(char *s, size_t cap, const char *from, const char *to)
 
 /* plant.policy for this run: layer paths into the build tree, files into
  * the test directory, the simulator's port, and the probe as ui. */
-static void render_policy(struct bk *bk, unsigned port)
+static void render_policy(struct bk *b, unsigned port, const char *ui, const char *fsize)
 {
 	static char text[32768];
 	char prefix[512], addr[64];
-	char *ui, *end;
+	char *at, *end;
 
 	snprintf(text, sizeof(text), "%s", read_text(policy_src));
 	snprintf(prefix, sizeof(prefix), "\"%s/plant-", layer_dir);
@@ -155,14 +169,21 @@ static void render_policy(struct bk *bk, unsigned port)
 	replace(text, sizeof(text), "/var/lib/conduit/plant/", "@DIR@/");
 	snprintf(addr, sizeof(addr), "\"127.0.0.1:%u\"", port);
 	replace(text, sizeof(text), "\"127.0.0.1:1502\"", addr);
-	ui = strstr(text, "\nlayer ui {\n");
-	assert_non_null(ui);
-	end = strstr(ui, "\n}\n");
+	if (fsize) {
+		char lim[64];
+		snprintf(lim, sizeof(lim), "fsize %s ", fsize);
+		assert_non_null(strstr(text, "fsize 1G "));
+		replace(text, sizeof(text), "fsize 1G ", lim);
+	}
+	at = strstr(text, "\nlayer ui {\n");
+	assert_non_null(at);
+	end = strstr(at, "\n}\n");
 	assert_non_null(end);
 	/* Splice the probe's block in place of the dashboard's. */
-	memmove(ui + 1 + strlen(ui_block), end + 3, strlen(end + 3) + 1);
-	memcpy(ui + 1, ui_block, strlen(ui_block));
-	bk_write_policy(bk, text);
+	assert_true(strlen(text) - (size_t)(end + 3 - at) + strlen(ui) + 1 < sizeof(text));
+	memmove(at + 1 + strlen(ui), end + 3, strlen(end + 3) + 1);
+	memcpy(at + 1, ui, strlen(ui));
+	bk_write_policy(b, text);
 }
 
 static bool status_field(pid_t pid, const char *key, char *val, size_t cap)
@@ -245,19 +266,26 @@ static void check_confined(pid_t broker, const char *const *exes, size_t n, pid_
 	}
 }
 
-static void expect_ui(struct bk *bk, const char *what)
+/* What the layers said, for whoever reads the test log. */
+static void show_log(void)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "sed 's/^/#   /' %s >&2", bk.log);
+	if (system(cmd) != 0)
+		fprintf(stderr, "# (cannot show the log)\n");
+}
+
+static void expect_ui(struct bk *b, const char *what)
 {
 	char needle[256];
 
 	snprintf(needle, sizeof(needle), "layer ui: RESULT %s\n", what);
-	if (bk_log_count(bk, needle) != 1) {
-		bk_wait_log(bk, "\x01never\x01", 1, 0); /* prints the log */
+	if (bk_log_count(b, needle) != 1) {
+		bk_wait_log(b, "\x01never\x01", 1, 0); /* prints the log */
 		fail_msg("expected once: %s", needle);
 	}
 }
-
-static struct bk bk; /* large: the audit records */
-static struct plc plc = {.pid = -1};
 
 /* Whatever an assertion left running goes with the test. */
 static int teardown(void **state)
@@ -284,7 +312,7 @@ static void test_plant_layers(void **state)
 	fd = open(hist, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	assert_true(fd >= 0);
 	close(fd);
-	render_policy(&bk, plc.port);
+	render_policy(&bk, plc.port, ui_block, NULL);
 	bk_start(&bk);
 
 	assert_true(bk_wait_log(&bk, "layer ui: RESULT phase1-done", 1, 40000));
@@ -345,13 +373,7 @@ static void test_plant_layers(void **state)
 
 	assert_int_equal(bk_stop(&bk), 0);
 	plc_kill(&plc);
-	{
-		/* What the layers said, for whoever reads the test log. */
-		char cmd[256];
-		snprintf(cmd, sizeof(cmd), "sed 's/^/#   /' %s >&2", bk.log);
-		if (system(cmd) != 0)
-			fprintf(stderr, "# (cannot show the log)\n");
-	}
+	show_log();
 	bk_read_audit(&bk, true);
 	fprintf(stderr, "# %zu audit records\n", bk.nrec);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
@@ -375,14 +397,210 @@ static void test_plant_layers(void **state)
 	assert_int_equal(denied, 1);
 }
 
+/* The history file reaches the policy's fsize limit: 1036 bytes here, 37
+ * whole records, so the 38th write fails with EFBIG (and SIGXFSZ, which
+ * hist ignores).  hist says so once and keeps running. */
+static void test_hist_full(void **state)
+{
+	char hist[256];
+	struct stat st;
+	int fd;
+
+	(void)state;
+	bk_init(&bk);
+	plc_start(&plc, &bk, 0);
+	snprintf(hist, sizeof(hist), "%s/history.log", bk.dir);
+	fd = open(hist, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	render_policy(&bk, plc.port, ui_idle_block, "1036");
+	bk_start(&bk);
+	/* The level moves 10 mm/s, a new sample every poll: the file fills
+	 * in seconds. */
+	assert_true(bk_wait_log(&bk, "plant-hist: history file: File too large", 1, 30000));
+	assert_int_equal(stat(hist, &st), 0);
+	assert_int_equal(st.st_size, 1036);
+	assert_int_equal(bk_stop(&bk), 0);
+	plc_kill(&plc);
+	show_log();
+	assert_int_equal(bk_log_count(&bk, "plant-hist: history file: "), 1);
+	bk_read_audit(&bk, true);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "hist", NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
+	/* Stopped by the broker, not killed by SIGXFSZ. */
+	const struct bk_record *r = bk_find(&bk, AUDIT_EV_EXIT, "hist", NULL, 0);
+	assert_non_null(r);
+	if (!r->has_code)
+		assert_string_equal(r->signal, "SIGTERM");
+	else
+		assert_int_equal(r->code, 0);
+}
+
+/* ---- A hostile PLC: the test itself answers io's requests ---- */
+
+static int plc_listen(unsigned *ret_port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*ret_port = ntohs(a.sin_port);
+	return fd;
+}
+
+static int accept_within(int lfd, int ms)
+{
+	struct pollfd p = {.fd = lfd, .events = POLLIN};
+
+	if (poll(&p, 1, ms) != 1)
+		fail_msg("io did not connect within %d ms", ms);
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* One whole request (every request io sends is 12 bytes). */
+static void read_request(int fd, uint8_t req[12])
+{
+	size_t got = 0;
+
+	while (got < 12) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, WAIT) != 1)
+			fail_msg("io sent no request");
+		ssize_t n = recv(fd, req + got, 12 - got, 0);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	assert_int_equal(req[2], 0); /* protocol id */
+	assert_int_equal(req[3], 0);
+	assert_int_equal(req[5], 6); /* length: unit + 5 bytes of PDU */
+}
+
+/* io must close the connection: EOF (or a reset) within @ms. */
+static bool closed_within(int fd, int ms)
+{
+	int64_t end;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	end = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ms;
+	for (;;) {
+		uint8_t buf[512];
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t left = end - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		if (left <= 0 || poll(&p, 1, (int)left) != 1)
+			return false;
+		ssize_t n = recv(fd, buf, sizeof(buf), 0); /* further requests are drained */
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+	}
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+	/* A reset from io (it may close while we send) is fine. */
+	(void)send(fd, p, n, MSG_NOSIGNAL);
+}
+
+/* Answers a PLC must never give, each in its own connection: io drops the
+ * connection every time, stays the same process, and reconnects. */
+static void test_hostile_plc(void **state)
+{
+	uint8_t req[12], bad[4096];
+	unsigned port;
+	int lfd, fd;
+
+	(void)state;
+	bk_init(&bk);
+	lfd = plc_listen(&port);
+	{
+		char hist[256];
+		snprintf(hist, sizeof(hist), "%s/history.log", bk.dir);
+		int h = open(hist, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		assert_true(h >= 0);
+		close(h);
+	}
+	render_policy(&bk, port, ui_idle_block, NULL);
+	bk_start(&bk);
+
+	/* 1. Another transaction id. */
+	fd = accept_within(lfd, WAIT);
+	read_request(fd, req);
+	const uint8_t wrong_tid[] = {req[0], (uint8_t)(req[1] ^ 1), 0, 0, 0, 3, req[6], req[7], 0};
+	send_all(fd, wrong_tid, sizeof(wrong_tid));
+	assert_true(closed_within(fd, WAIT));
+	close(fd);
+	/* 2. A length field past the protocol's maximum. */
+	fd = accept_within(lfd, WAIT);
+	read_request(fd, req);
+	const uint8_t huge[] = {req[0], req[1], 0, 0, 0xff, 0xff, req[6], req[7]};
+	send_all(fd, huge, sizeof(huge));
+	assert_true(closed_within(fd, WAIT));
+	close(fd);
+	/* 3. A flood of garbage. */
+	fd = accept_within(lfd, WAIT);
+	read_request(fd, req);
+	memset(bad, 'A', sizeof(bad));
+	send_all(fd, bad, sizeof(bad));
+	assert_true(closed_within(fd, WAIT));
+	close(fd);
+	/* 4. A frame within the protocol's limits, the right transaction and
+	 * function, and a byte count of 250: more than any request of io asks. */
+	fd = accept_within(lfd, WAIT);
+	read_request(fd, req);
+	memset(bad, 0, sizeof(bad));
+	memcpy(bad, req, 2);
+	bad[5] = 3 + 250; /* unit, function, byte count, data */
+	bad[6] = req[6];
+	bad[7] = req[7];
+	bad[8] = 250;
+	send_all(fd, bad, 9 + 250);
+	assert_true(closed_within(fd, WAIT));
+	close(fd);
+	/* 5. Silence: io gives up on the answer after a second. */
+	fd = accept_within(lfd, WAIT);
+	read_request(fd, req);
+	assert_true(closed_within(fd, WAIT));
+	close(fd);
+	/* And it keeps coming back. */
+	fd = accept_within(lfd, WAIT);
+	close(fd);
+	close(lfd);
+
+	show_log();
+	/* Five refused answers, and maybe already the sixth connection we
+	 * closed at once. */
+	assert_true(bk_log_count(&bk, "plant-io: PLC connection lost") >= 5);
+	assert_int_equal(bk_log_count(&bk, "malformed"), 4);
+	assert_int_equal(bk_log_count(&bk, "no answer"), 1);
+	assert_int_equal(bk_stop(&bk), 0);
+	bk_read_audit(&bk, true);
+	/* Nothing crashed or was restarted: one spawn and one exit per layer. */
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, NULL, NULL, NULL), 4);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, NULL, NULL, NULL), 4);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
+	assert_true(bk_count(&bk, AUDIT_EV_DECISION, "io", "conduit.connect", NULL) >= 6);
+}
+
 int main(int argc, char **argv)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest integration[] = {
 		cmocka_unit_test_teardown(test_plant_layers, teardown),
+		cmocka_unit_test_teardown(test_hist_full, teardown),
+	};
+	const struct CMUnitTest adversarial[] = {
+		cmocka_unit_test_teardown(test_hostile_plc, teardown),
 	};
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: %s BROKER PROBE PLCSIM LAYER-DIR POLICY\n", argv[0]);
+	if (argc != 7 || (strcmp(argv[6], "integration") && strcmp(argv[6], "adversarial"))) {
+		fprintf(stderr, "usage: %s BROKER PROBE PLCSIM LAYER-DIR POLICY GROUP\n", argv[0]);
 		return 2;
 	}
 	if (geteuid() != 0) {
@@ -402,5 +620,7 @@ int main(int argc, char **argv)
 	plcsim_path = paths[2];
 	layer_dir = paths[3];
 	policy_src = paths[4];
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (strcmp(argv[6], "adversarial") == 0)
+		return cmocka_run_group_tests(adversarial, NULL, NULL);
+	return cmocka_run_group_tests(integration, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -214,6 +215,9 @@ int main(int argc, char **argv)
 	int r;
 
 	h.fd = -1;
+	/* Past the policy's fsize limit a write must fail with EFBIG, which
+	 * this layer survives, rather than kill it with SIGXFSZ. */
+	signal(SIGXFSZ, SIG_IGN);
 	if ((r = cdt_init()) < 0 || (r = cdt_layer_open(&opts, &layer)) < 0)
 		goto out;
 	r = open_history(layer, path, &h.fd);
