@@ -77,6 +77,65 @@ static void test_mismatch(void **state)
 							    : strstr(fix_out, "verdict-mismatch"));
 }
 
+/* The broker records a SUBSCRIBE as a decision on the event without a rule:
+ * replayed as a subscription (allowed exactly when the layer subscribes),
+ * not as a call the matcher would default-deny. */
+static const char sub_policy[] = "version 1\n"
+				 "layer io {\n"
+				 "    exec \"/usr/libexec/conduit/plant-io\"\n"
+				 "    syscalls stdio\n"
+				 "    publish alarm.raised tag.changed\n"
+				 "}\n"
+				 "layer ui {\n"
+				 "    exec \"/usr/libexec/conduit/plant-ui\"\n"
+				 "    syscalls stdio\n"
+				 "    subscribe tag.changed\n"
+				 "}\n";
+
+static void sub_log(bool forge)
+{
+	struct fix_writer fw;
+	struct audit_record rec = {.event = AUDIT_EV_DECISION,
+				   .layer = "ui",
+				   .has_pid = true,
+				   .pid = 800,
+				   .method = "tag.changed",
+				   .has_args = true,
+				   .verdict = AUDIT_VERDICT_ALLOW,
+				   .policy = pol,
+				   .policy_line = 10,
+				   .reason = "subscribed"};
+
+	unlink(logp);
+	fix_open(&fw, logp, pol);
+	fix_event(&fw, (struct audit_record){.event = AUDIT_EV_START, .policy = pol});
+	fix_event(&fw, rec);
+	/* no subscribe for alarm.raised: the broker records a deny */
+	rec.method = "alarm.raised";
+	rec.verdict = forge ? AUDIT_VERDICT_ALLOW : AUDIT_VERDICT_DENY;
+	rec.policy_line = 7;
+	rec.reason = "no subscribe for this event";
+	fix_event(&fw, rec);
+	fix_event(&fw, (struct audit_record){.event = AUDIT_EV_STOP});
+	fix_close(&fw);
+}
+
+static void test_subscribe(void **state)
+{
+	(void)state;
+	setup_paths("subscribe");
+	fix_write_file(pol, sub_policy);
+	sub_log(false);
+	assert_int_equal(fix_run("audit", pol, logp), 0);
+	assert_non_null(strstr(fix_out, ": clean\n"));
+	assert_non_null(strstr(fix_out, " 0 verdict mismatches"));
+	/* an allowed subscription is no default deny */
+	assert_non_null(strstr(fix_out, "ui           2 decisions, 1 deny (0 by default)"));
+	sub_log(true);
+	assert_int_equal(fix_run("audit", pol, logp), 6);
+	assert_non_null(strstr(fix_out, "1 verdict mismatches"));
+}
+
 static void test_torn(void **state)
 {
 	(void)state;
@@ -571,6 +630,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_follow_partial), cmocka_unit_test(test_learn),
 		cmocka_unit_test(test_learn_base),     cmocka_unit_test(test_learn_types),
 		cmocka_unit_test(test_diff),	       cmocka_unit_test(test_usage),
+		cmocka_unit_test(test_subscribe),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	char cmd[128];
