@@ -11,7 +11,8 @@
 #    flood (all 50 decided, some rate-limited), io, alarm and hist spawned
 #    once and ended only by the stop;
 #  - conduit-policy audit exits 0 (chain intact, every verdict replayed);
-#  - every layer ran under a uid of its own, not root, with CapEff 0.
+#  - every layer ran under a uid of its own, not root, with CapEff 0 (and
+#    every other capability set empty, NoNewPrivs 1, Seccomp 2).
 # Every wait is bounded; the trap stops the simulator whatever happens.
 #   usage: test-plant-scenario.sh LAUNCHER BUILD_ROOT PLCSIM MBPOLL CONDUIT_POLICY
 set -euo pipefail
@@ -138,9 +139,12 @@ ok "conduit-policy audit: clean, exit 0"
 # --- identities ------------------------------------------------------------------
 [ "$(grep -c . "$run/layers.txt")" -eq 4 ] || fail "layers.txt should list 4 layers"
 uids=()
-while read -r layer lpid uid cap; do
+while read -r layer lpid uid cap caps nnp sec; do
 	uid=${uid#uid=}
 	cap=${cap#capeff=}
+	[ "$caps" = nonzero_capsets=0 ] || fail "$layer: a capability set is not empty ($caps)"
+	[ "$nnp" = nnp=1 ] || fail "$layer: no_new_privs not set ($nnp)"
+	[ "$sec" = seccomp=2 ] || fail "$layer: no seccomp filter ($sec)"
 	u=${uid%%/*}
 	[ "$uid" = "$u/$u/$u" ] || fail "$layer: real/effective/saved uids differ: $uid"
 	[ "$u" -gt 0 ] || fail "$layer runs as root"
@@ -149,4 +153,4 @@ while read -r layer lpid uid cap; do
 	echo "  $layer $lpid uid $u CapEff $cap"
 done <"$run/layers.txt"
 [ "$(printf '%s\n' "${uids[@]}" | sort -u | grep -c .)" -eq 4 ] || fail "layers share a uid"
-ok "io, alarm, hist and ui each ran under a uid of its own with CapEff 0"
+ok "io, alarm, hist and ui each ran under a uid of its own, every capability set empty, no_new_privs, seccomp"

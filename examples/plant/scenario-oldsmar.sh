@@ -185,16 +185,26 @@ step_alive() {
 }
 
 # Each layer's pid from its latest spawn record; its /proc status while it
-# runs: a uid of its own (not root) and no effective capability.
+# runs: a uid of its own (not root), no capability, no_new_privs, seccomp.
 step_identity() {
 	say "8. Every layer runs under its own uid with no capabilities"
-	local ok=PASS l pid uid cap uids=() obs=
+	local ok=PASS l pid uid cap caps nnp sec uids=() obs=
 	: >"$RUN/layers.txt"
 	for l in io alarm hist ui; do
 		pid=$(alines "\"event\":\"spawn\",\"layer\":\"$l\"" | tail -1 | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
 		uid=$(awk '/^Uid:/ {print $2 "/" $3 "/" $4}' "/proc/$pid/status" 2>/dev/null || true)
 		cap=$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-		echo "$l pid=$pid uid=$uid capeff=$cap" >>"$RUN/layers.txt"
+		# Every capability set (inheritable, permitted, effective, bounding,
+		# ambient) empty; no_new_privs; a seccomp filter.
+		caps=$(awk '/^Cap(Inh|Prm|Eff|Bnd|Amb):/ && $2 != "0000000000000000" {n++} END {print n + 0}' \
+			"/proc/$pid/status" 2>/dev/null || echo "?")
+		nnp=$(awk '/^NoNewPrivs:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+		sec=$(awk '/^Seccomp:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+		echo "$l pid=$pid uid=$uid capeff=$cap nonzero_capsets=$caps nnp=$nnp seccomp=$sec" \
+			>>"$RUN/layers.txt"
+		need "$l no capability in any set" test "$caps" = 0
+		need "$l no_new_privs" test "$nnp" = 1
+		need "$l seccomp filter" test "$sec" = 2
 		obs+="$l ${uid%%/*} "
 		case $uid in "" | 0/* | */0/* | */0) need "$l not root" false ;; esac
 		need "$l real, effective and saved uid equal" \
@@ -203,7 +213,7 @@ step_identity() {
 		uids+=("${uid%%/*}")
 	done
 	need "4 distinct uids" test "$(printf '%s\n' "${uids[@]}" | sort -u | grep -c .)" -eq 4
-	row "layer identities" "4 distinct uids, CapEff 0" "uids: ${obs% }; CapEff all 0" $ok
+	row "layer identities" "4 distinct uids, CapEff 0" "uids: ${obs% }; all Cap* 0, NoNewPrivs, Seccomp 2" $ok
 }
 
 scenario_run() {
