@@ -167,28 +167,31 @@ static int tag_read(const char *tag, double *ret_v, const char **ret_q, bool qui
 	return 0;
 }
 
-/* tag.write with an i64 or a double value: "write TAG V -> READBACK" or
- * "write TAG V error NAME". */
-static int tag_write(const char *tag, double v, bool as_double)
+/* tag.write with the value as i64 ('i'), u64 ('u', shown "V(u)") or double
+ * ('d', "V(d)"): "write TAG V -> READBACK" or "write TAG V error NAME". */
+static int tag_write(const char *tag, double v, char type)
 {
+	const char *suffix = type == 'u' ? "(u)" : type == 'd' ? "(d)" : "";
 	cdt_msg *m = new_call("tag.write"), *reply = NULL;
 	const char *err;
 	double back;
 	int r;
 
-	if (!m || add_str(m, "tag", tag) < 0 ||
-	    (as_double ? cdt_msg_add_double(m, "value", v)
-		       : cdt_msg_add_i64(m, "value", (int64_t)v)) < 0)
+	if (!m || add_str(m, "tag", tag) < 0)
+		return -ENOMEM;
+	if ((type == 'd'   ? cdt_msg_add_double(m, "value", v)
+	     : type == 'u' ? cdt_msg_add_u64(m, "value", (uint64_t)v)
+			   : cdt_msg_add_i64(m, "value", (int64_t)v)) < 0)
 		return -ENOMEM;
 	r = call(m, &reply, &err);
 	if (r < 0) {
-		result("write %s %g%s error %s", tag, v, as_double ? "(d)" : "", err);
+		result("write %s %g%s error %s", tag, v, suffix, err);
 		return r;
 	}
 	if (lu_get_number(reply, "value", &back) < 0)
 		result("write %s %g malformed", tag, v);
 	else
-		result("write %s %g%s -> %g", tag, v, as_double ? "(d)" : "", back);
+		result("write %s %g%s -> %g", tag, v, suffix, back);
 	cdt_msg_free(reply);
 	return 0;
 }
@@ -308,7 +311,7 @@ static int watch_quality(void)
 			/* io announces every tag again after reconnecting. */
 			(void)pump(1000, NULL);
 			result("republished %zu tags", count_seen(seen_since_mark));
-			return tag_write("plant.dosing.naoh_sp", 100, false);
+			return tag_write("plant.dosing.naoh_sp", 100, 'u');
 		}
 		if ((r = pump(100, NULL)) != -ETIMEDOUT)
 			return r;
@@ -330,21 +333,21 @@ static int script(void)
 	if (tag_read("plant.tank.level", &v, &q, true) == 0)
 		result("level %s in-range %s", q, v >= 0 && v <= 5000 ? "yes" : "no");
 	(void)tag_read("plant.no.such", &v, &q, false);
-	(void)tag_write("plant.dosing.naoh_sp", 110, false);
+	(void)tag_write("plant.dosing.naoh_sp", 110, 'i');
 	(void)tag_read("plant.dosing.naoh_sp", &v, &q, false);
 	/* io's own checks, behind a policy that lets these through. */
-	(void)tag_write("plant.dosing.naoh_sp", 11100, false);
-	(void)tag_write("plant.dosing.naoh_sp", 11100.0, true);
-	(void)tag_write("plant.tank.level", 100, false);
-	(void)tag_write("plant.no.such", 1, false);
-	(void)tag_write("plant.pump.p101.run", 0.5, true);
+	(void)tag_write("plant.dosing.naoh_sp", 11100, 'i');
+	(void)tag_write("plant.dosing.naoh_sp", 11100.0, 'd');
+	(void)tag_write("plant.tank.level", 100, 'i');
+	(void)tag_write("plant.no.such", 1, 'i');
+	(void)tag_write("plant.pump.p101.run", 0.5, 'd');
 	/* The policy's deny. */
-	(void)tag_write("plant.safety.estop_bypass", 1, false);
+	(void)tag_write("plant.safety.estop_bypass", 1, 'i');
 	(void)tag_read("plant.dosing.naoh_sp", &v, &q, false);
 
 	/* Drive the NaOH high alarm (130 ppm): the concentration follows a
 	 * 200 ppm setpoint within a few seconds. */
-	(void)tag_write("plant.dosing.naoh_sp", 200, false);
+	(void)tag_write("plant.dosing.naoh_sp", 200, 'i');
 	r = pump(20000, hi_unack);
 	result("hi alarm %s", r == 0 ? "raised" : "missing");
 	alarms();
@@ -352,7 +355,7 @@ static int script(void)
 	r = pump(5000, hi_acked);
 	result("hi alarm %s", r == 0 ? "acked" : "not acked");
 	ack("plant.no.such.hi");
-	(void)tag_write("plant.dosing.naoh_sp", 105, false);
+	(void)tag_write("plant.dosing.naoh_sp", 105, 'i');
 
 	query("plant.dosing.naoh_sp", 60);
 	query("plant.dosing.naoh_sp", 3600);

@@ -360,7 +360,7 @@ static void test_plant_layers(void **state)
 	assert_true(bk_wait_log(&bk, "layer ui: RESULT ui-done", 1, WAIT));
 	expect_ui(&bk, "quality good-again");
 	expect_ui(&bk, "republished 13 tags");
-	expect_ui(&bk, "write plant.dosing.naoh_sp 100 -> 100");
+	expect_ui(&bk, "write plant.dosing.naoh_sp 100(u) -> 100");
 	expect_ui(&bk, "ui-done ok");
 	/* Reconnected inside the same processes: nothing was restarted. */
 	check_confined(bk.pid, exes, 4, again);
