@@ -44,7 +44,7 @@ static void check_command(const uint8_t *p, size_t n, bool attacks)
 
 static void check_screen(void)
 {
-	int n = dash_render(&d, 100, screen, sizeof(screen));
+	int n = dash_render(&d, 100, 10 + (int)(d.alarm_count % 20), screen, sizeof(screen));
 	if (n >= 0 && ((size_t)n >= sizeof(screen) || strlen(screen) != (size_t)n))
 		abort();
 }

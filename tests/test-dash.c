@@ -131,6 +131,23 @@ static void test_alarms_max(void **state)
 	assert_int_equal(d.nalarms, DASH_ALARMS_MAX);
 	assert_int_equal(d.alarm_active, DASH_ALARMS_MAX + 1);
 	assert_int_equal(d.alarm_count, DASH_ALARMS_MAX + 1);
+	/* the screen never has more rows than the terminal: the alarm rows
+	 * shrink, the last saying how many are left out */
+	static char screen[DASH_SCREEN_MAX];
+	for (int rows = 10; rows <= 40; rows++) {
+		assert_true(dash_render(&d, 80, rows, screen, sizeof(screen)) > 0);
+		size_t lines = 1;
+		for (const char *c = screen; (c = strchr(c, '\n')); c++)
+			lines++;
+		size_t want = DASH_FIXED_ROWS +
+			      (rows > DASH_FIXED_ROWS ? (size_t)(rows - DASH_FIXED_ROWS) : 1);
+		if (want > DASH_FIXED_ROWS + DASH_ALARMS_MAX + 1)
+			want = DASH_FIXED_ROWS + DASH_ALARMS_MAX + 1;
+		assert_int_equal(lines, want);
+		assert_non_null(strstr(screen, " more"));
+	}
+	assert_true(dash_render(&d, 80, 20, screen, sizeof(screen)) > 0);
+	assert_non_null(strstr(screen, "... 6 more")); /* 4 alarm rows: 3 shown, then the count */
 	/* alarms in normal are counted, not shown */
 	assert_int_equal(dash_set_alarms(&d, 3, "N\tnormal\tlow\tt\t1\tm\n", 19), 0);
 	assert_int_equal(d.nalarms, 0);
@@ -150,14 +167,14 @@ static void test_render(void **state)
 	d.tags[TAG_PH] = (struct dash_value){.have = true, .stale = true, .v = 7.25};
 	memcpy(d.input, "sp 1", 4);
 	d.input_len = 4;
-	n = dash_render(&d, 100, screen, sizeof(screen));
+	n = dash_render(&d, 100, 24, screen, sizeof(screen));
 	assert_true(n > 0 && (size_t)n < sizeof(screen));
 	assert_int_equal(strlen(screen), (size_t)n);
 	assert_non_null(strstr(screen, "110 ppm"));
 	assert_non_null(strstr(screen, "7.25 pH (stale)"));
 	assert_non_null(strstr(screen, "COMPROMISED"));
 	assert_non_null(strstr(screen, " > sp 1"));
-	assert_int_equal(dash_render(&d, 100, screen, 64), -ENOBUFS);
+	assert_int_equal(dash_render(&d, 100, 24, screen, 64), -ENOBUFS);
 }
 
 int main(void)

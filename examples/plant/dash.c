@@ -269,7 +269,7 @@ static void trend_row(const struct dash *d, struct out *o, int cols, const struc
 	out_row(o, cols, "  %-9s %s  %.0f..%.0f %s", label, line, lo, hi, def ? def->unit : "");
 }
 
-int dash_render(const struct dash *d, int cols, char *buf, size_t cap)
+int dash_render(const struct dash *d, int cols, int rows, char *buf, size_t cap)
 {
 	struct out o = {.buf = buf, .cap = cap};
 	char a[48], b[48], c[48];
@@ -304,8 +304,15 @@ int dash_render(const struct dash *d, int cols, char *buf, size_t cap)
 	out_row(&o, cols, "%s", "");
 	out_row(&o, cols, " Alarms: %zu needing attention, of %llu", d->alarm_active,
 		(unsigned long long)d->alarm_count);
-	for (size_t i = 0; i < d->nalarms; i++)
+	size_t room = rows > DASH_FIXED_ROWS ? (size_t)(rows - DASH_FIXED_ROWS) : 1;
+	size_t show = d->nalarms < room ? d->nalarms : room;
+	bool more = d->alarm_active > show;
+	if (more && show == room)
+		show--; /* the last row says how many are not shown */
+	for (size_t i = 0; i < show; i++)
 		out_row(&o, cols, "  %s", d->alarms[i]);
+	if (more)
+		out_row(&o, cols, "  ... %zu more", d->alarm_active - show);
 	if (d->nalarms == 0)
 		out_row(&o, cols, "  (all normal)");
 	out_row(&o, cols, "%s", "");

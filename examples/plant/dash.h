@@ -76,10 +76,15 @@ int dash_sparkline(const double *v, const bool *have, size_t n, double lo, doubl
 /* "1234 mm", "7.21 pH", "on", "--" (none yet); " (stale)" appended. */
 void dash_format_value(const struct dash *d, size_t tag, char *buf, size_t cap);
 
-/* The whole screen as ANSI text for a terminal of cols columns: cursor
- * home, each row cleared to its end, the rest of the screen cleared, the
- * cursor left on the command line.  Returns the length (< cap, NUL-
- * terminated; rows are cut at cols), or -ENOBUFS. */
-int dash_render(const struct dash *d, int cols, char *buf, size_t cap);
+/* The screen's rows besides the alarm rows. */
+#define DASH_FIXED_ROWS 16
+
+/* The whole screen as ANSI text for a terminal of cols x rows: cursor home,
+ * each row cleared to its end, the rest of the screen cleared, the cursor
+ * left on the command line.  Rows are cut at cols; alarm rows are cut to
+ * what fits in rows (at least one, the last saying how many more), so the
+ * screen never scrolls.  Returns the length (< cap, NUL-terminated), or
+ * -ENOBUFS. */
+int dash_render(const struct dash *d, int cols, int rows, char *buf, size_t cap);
 
 #endif

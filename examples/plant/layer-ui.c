@@ -152,8 +152,10 @@ static int draw(struct ui *ui)
 {
 	static char screen[DASH_SCREEN_MAX];
 	struct winsize ws = {0};
-	int cols = ioctl(ui->in_fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
-	int n = dash_render(&ui->dash, cols, screen, sizeof(screen));
+	bool have = ioctl(ui->in_fd, TIOCGWINSZ, &ws) == 0;
+	int cols = have && ws.ws_col ? ws.ws_col : 80;
+	int rows = have && ws.ws_row ? ws.ws_row : 24;
+	int n = dash_render(&ui->dash, cols, rows, screen, sizeof(screen));
 
 	ui->dirty = false;
 	if (n < 0)
