@@ -174,11 +174,12 @@ static void print_tput(const struct peers_config *cfg)
 	       "(median of %u runs of %.0f ms, taken in rounds)\n\n",
 	       cfg->depth, cfg->runs, (double)cfg->tput_ns / 1e6);
 	printf("Server CPU per call counts the serving process and, for D-Bus, the "
-	       "dbus-daemon (also shown alone), from utime+stime in /proc, summed over all "
+	       "dbus-daemon, for Conduit the broker and its echo layer (the daemon or broker "
+	       "also shown alone), from utime+stime in /proc, summed over all "
 	       "runs.  ZeroMQ rows pipeline with DEALER clients against a ROUTER server: REQ "
 	       "allows one call in flight.\n\n");
 	printf("| workload | clients | pinning | calls/s | p50 us | p99 us | server CPU/call us | "
-	       "dbus-daemon CPU/call us |\n|---|---:|---|---:|---:|---:|---:|---:|\n");
+	       "dbus-daemon or broker CPU/call us |\n|---|---:|---|---:|---:|---:|---:|---:|\n");
 	for (unsigned w = 0; w < NW; w++) {
 		for (int pin = 0; pin < NPIN; pin++) {
 			for (unsigned c = 0; c < NC; c++) {
@@ -192,7 +193,7 @@ static void print_tput(const struct peers_config *cfg)
 					printf(" skipped | | | | |\n");
 				else if (t->err)
 					printf(" FAILED (%s) | | | | |\n", strerror(-t->err));
-				else if (workloads[w]->needs_dbus)
+				else if (workloads[w]->needs_dbus || workloads[w]->server_cpu)
 					printf(" %.0f | %.1f | %.1f | %.2f | %.2f |\n",
 					       t->t.calls_per_s, t->t.p50_ns / 1e3,
 					       t->t.p99_ns / 1e3, t->t.server_cpu_ns / 1e3,
