@@ -237,12 +237,16 @@ static void print_targets(const struct peers_aead *aead, int aead_err)
 		   &peers_sdbus_ops, 1.0);
 
 	/* The channel seals with AES-256-GCM where the CPU has it, else with
-	 * XChaCha20-Poly1305: compare with the one it uses. */
+	 * XChaCha20-Poly1305: compare with the one it uses.  Bytes are counted
+	 * both ways (the echo carries 1 MiB each way per round trip): every
+	 * byte carried needs a seal and an open, so on one CPU the ceiling is
+	 * half the one-core AEAD figure, which is the bound the target names. */
 	bool aes = !aead_err && aead->aesgcm_mbps > 0;
 	double ref = aead_err ? 0 : aes ? aead->aesgcm_mbps : aead->xchacha_mbps;
-	double mb = (double)sizes[SIZE_1MIB] / 1e6;
+	double mb = 2.0 * (double)sizes[SIZE_1MIB] / 1e6;
 
-	printf("| routed call, 1 MiB, >= 50 %% of one-core AEAD (%s, %.0f MB/s) |",
+	printf("| routed call, 1 MiB, bytes carried both ways >= 50 %% of one-core AEAD (%s, "
+	       "%.0f MB/s) |",
 	       aes ? "AES-256-GCM" : "XChaCha20-Poly1305", ref);
 	for (int pin = 0; pin < NPIN; pin++) {
 		ok[pin] = ref > 0 && cell_get(routed, SIZE_1MIB, pin, &v[pin]);
