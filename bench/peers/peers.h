@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * conduit-bench-peers: one request/response echo workload run through
- * Conduit's peers (raw socketpairs, D-Bus via a private dbus-daemon, ZeroMQ)
- * and, once the broker exists, through Conduit itself.
+ * Conduit itself (a real conduit-broker) and through its peers (raw
+ * socketpairs, D-Bus via a private dbus-daemon, ZeroMQ).
  *
  * A workload is one `struct peers_ops`: a server that runs in a forked,
  * pinned process, and a client side (open, send, recv, close).  The harness

@@ -106,8 +106,13 @@ static int handoff_dir(void)
 {
 	struct stat st;
 
-	if (mkdir(PEERS_HANDOFF_DIR, 0711) < 0 && errno != EEXIST)
+	if (mkdir(PEERS_HANDOFF_DIR, 0700) == 0) {
+		/* Widened after creation, whatever the umask. */
+		if (chmod(PEERS_HANDOFF_DIR, 0711) < 0)
+			return -errno;
+	} else if (errno != EEXIST) {
 		return -errno;
+	}
 	if (lstat(PEERS_HANDOFF_DIR, &st) < 0)
 		return -errno;
 	/* Refuse a directory we did not make ourselves. */
@@ -520,10 +525,10 @@ static void conduit_close(void *client)
 
 	if (!c)
 		return;
-	/* An orderly FIN; the broker stops at the end of the cell anyway. */
-	if (cdt_layer_close(c->layer) < 0) {
-		/* Nothing to do about it: the session is being dropped. */
-	}
+	/* An orderly FIN where the socket takes it at once; either way the
+	 * broker is killed right after, with the cell. */
+	int r = cdt_layer_close(c->layer);
+	(void)r;
 	cdt_layer_free(c->layer);
 	free(c->ring);
 	free(c);
