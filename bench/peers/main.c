@@ -95,13 +95,13 @@ static void print_latency(int pin, const struct peers_config *cfg)
 	}
 }
 
-/* Ratio of each row's RTT to each column's, pinned: the "N x faster than"
- * figures of the targets are read off here. */
-static void print_matrix(unsigned s)
+/* Ratio of each row's RTT to each column's: the "N x faster than" figures
+ * of the targets are read off the pinned ones. */
+static void print_matrix(unsigned s, int pin)
 {
-	printf("\n### Ratio of round trips at %s, pinned (row / column; < 1 means the row is "
+	printf("\n### Ratio of round trips at %s, %s (row / column; < 1 means the row is "
 	       "faster)\n\n| row / column |",
-	       size_names[s]);
+	       size_names[s], pin == PINNED ? "pinned" : "unpinned");
 	for (unsigned w = 0; w < NW; w++)
 		printf(" %u |", w + 1);
 	printf("\n|---|");
@@ -111,7 +111,7 @@ static void print_matrix(unsigned s)
 	for (unsigned a = 0; a < NW; a++) {
 		printf("| %u. %s |", a + 1, workloads[a]->name);
 		for (unsigned b = 0; b < NW; b++) {
-			const struct cell *x = &lat[a][s][PINNED], *y = &lat[b][s][PINNED];
+			const struct cell *x = &lat[a][s][pin], *y = &lat[b][s][pin];
 
 			if (!built(workloads[a]) || !built(workloads[b]))
 				printf(" - |");
@@ -537,8 +537,10 @@ int main(int argc, char **argv)
 
 	for (int pin = 0; pin < NPIN; pin++)
 		print_latency(pin, &cfg);
-	print_matrix(0);
-	print_matrix(2);
+	for (int pin = 0; pin < NPIN; pin++) {
+		print_matrix(0, pin);
+		print_matrix(2, pin);
+	}
 	print_bulk(&aead, aead_err);
 	print_tput(&cfg);
 	print_targets(&aead, aead_err);
