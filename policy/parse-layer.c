@@ -6,6 +6,7 @@
  * errors; parse.c recovers at the end of the line.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "parse.h"
@@ -143,6 +144,14 @@ static bool dir_user(struct parser *ps, struct layer_build *lb, bool group)
 	} else if (t.kind == TOK_NUMBER) {
 		if (!ps_count(ps, &t, UINT32_MAX - 1, &id))
 			return false;
+		/* A fixed id in the dynamic range could be handed to another
+		 * layer as well: two layers would share a uid. */
+		if (id >= POLICY_DYNAMIC_UID_MIN && id <= POLICY_DYNAMIC_UID_MAX) {
+			ps_error(ps, &t, "%s %" PRIu64 " is in the range %u..%u reserved for user dynamic",
+				 group ? "gid" : "uid", id, POLICY_DYNAMIC_UID_MIN,
+				 POLICY_DYNAMIC_UID_MAX);
+			return false;
+		}
 		kind = LAYER_USER_ID;
 	} else if (t.kind == TOK_WORD && name_is_layer(t.p, t.len)) {
 		kind = LAYER_USER_NAME;

@@ -40,8 +40,8 @@
 #define POLICY_GLOB_VALUE_MAX 4096
 
 /* Reserved range for `user dynamic` (sandbox/ allocates from it). */
-#define POLICY_DYNAMIC_UID_MIN 61184u
-#define POLICY_DYNAMIC_UID_MAX 65519u
+#define POLICY_DYNAMIC_UID_MIN 81920u
+#define POLICY_DYNAMIC_UID_MAX 86015u
 
 /* ---- Diagnostics ---- */
 

@@ -2,7 +2,9 @@
 /*
  * Dynamic users: each running layer gets a uid (gid == uid) from
  * [SANDBOX_DYNAMIC_UID_MIN, SANDBOX_DYNAMIC_UID_MAX] that no other layer
- * holds and that has no passwd or group entry.
+ * holds, that has no passwd or group entry and that no subordinate id range
+ * in /etc/subuid or /etc/subgid covers (those belong to user namespaces of
+ * rootless containers).
  *
  * Ownership is an exclusive flock on <lock_dir>/<uid>, held by the parent
  * (broker or conduit-sandbox) for the layer's lifetime: flock is per open
@@ -14,6 +16,8 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -38,10 +42,64 @@ static int dynuser_lock_dir(const char *dir)
 	return 0;
 }
 
-/* A uid with an account is someone's: never hand it to a layer. */
+/* Parse an unsigned decimal id of at most 10 digits ending at @end. */
+static bool subid_number(const char *s, const char *end, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (s == end || end - s > 10)
+		return false;
+	for (; s < end; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*ret = v;
+	return true;
+}
+
+int dynuser_subid_covers(const char *path, uint32_t id)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int r = 0;
+
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	/* "name:start:count" per line.  A line that does not parse is skipped:
+	 * the file is the administrator's, and shadow's tools ignore such
+	 * lines too; a valid range anywhere still counts. */
+	while (getline(&line, &cap, f) >= 0) {
+		char *c1 = strchr(line, ':'), *c2, *end;
+		uint64_t start, count;
+
+		if (!c1 || !(c2 = strchr(c1 + 1, ':')))
+			continue;
+		end = c2 + 1 + strcspn(c2 + 1, "\n");
+		if (!subid_number(c1 + 1, c2, &start) || !subid_number(c2 + 1, end, &count))
+			continue;
+		if (count > 0 && id >= start && id - start < count) {
+			r = 1;
+			break;
+		}
+	}
+	if (r == 0 && ferror(f))
+		r = -EIO;
+	free(line);
+	fclose(f);
+	return r;
+}
+
+/* A uid with an account, or one lent to a user namespace, is someone's:
+ * never hand it to a layer.  An unreadable subid file fails closed. */
 static bool dynuser_unlisted(uid_t uid)
 {
-	return getpwuid(uid) == NULL && getgrgid((gid_t)uid) == NULL;
+	if (getpwuid(uid) != NULL || getgrgid((gid_t)uid) != NULL)
+		return false;
+	return dynuser_subid_covers("/etc/subuid", uid) == 0 &&
+	       dynuser_subid_covers("/etc/subgid", uid) == 0;
 }
 
 int dynuser_acquire(const char *lock_dir, uid_t *ret_uid, int *ret_lock_fd)

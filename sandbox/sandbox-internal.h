@@ -77,4 +77,9 @@ int landlock_plan_build(const struct layer_spec *spec, int exec_fd, struct sandb
  * group entry.  *ret_lock_fd holds it until closed. */
 int dynuser_acquire(const char *lock_dir, uid_t *ret_uid, int *ret_lock_fd);
 
+/* 1 when a "name:start:count" line of the subordinate-id file @path
+ * covers @id, 0 when none does or the file does not exist, -errno when it
+ * cannot be read.  Lines that do not parse are skipped. */
+int dynuser_subid_covers(const char *path, uint32_t id);
+
 #endif

@@ -58,9 +58,14 @@ enum sandbox_step {
 
 /* Dynamic users: uid == gid, one per running layer, no passwd or group
  * entry.  The range is the policy language's (POLICY_DYNAMIC_UID_*; the
- * conduit-sandbox build checks they agree). */
-#define SANDBOX_DYNAMIC_UID_MIN	 61184u
-#define SANDBOX_DYNAMIC_UID_MAX	 65519u
+ * conduit-sandbox build checks they agree).  It lies in the band systemd's
+ * uid table leaves unused (65536..524287) and below shadow's default
+ * SUB_UID_MIN (100000), so it meets neither systemd's DynamicUser= range
+ * (61184..65519, whose holders a layer could otherwise signal or ptrace)
+ * nor the usual subordinate-id ranges; any /etc/subuid or /etc/subgid range
+ * that reaches into it is skipped at allocation. */
+#define SANDBOX_DYNAMIC_UID_MIN	 81920u
+#define SANDBOX_DYNAMIC_UID_MAX	 86015u
 #define SANDBOX_DYNAMIC_LOCK_DIR "/run/conduit/dynamic-users"
 
 /* Extra fds the layer keeps besides stdio (the channel, a key pipe, ...). */

@@ -228,6 +228,58 @@ static void test_plan_rejects(void **state)
 	assert_int_equal(plan_try(&ps.spec, &opts), -EPERM);
 }
 
+static void subid_file(const char *text, char *path, size_t cap)
+{
+	snprintf(path, cap, "/tmp/conduit-subid-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* Subordinate-id ranges: exactly [start, start + count), malformed lines
+ * skipped, a missing file covers nothing, a last line without newline
+ * counts. */
+static void test_subid_ranges(void **state)
+{
+	char path[64];
+
+	(void)state;
+	assert_int_equal(dynuser_subid_covers("/nonexistent/subuid", 81920), 0);
+	subid_file("alice:100000:65536\n"
+		   "bob:81990:10\n"
+		   "bad:81920\n"
+		   "bad2:x:5\n"
+		   "bad3:81921:\n"
+		   "bad4:99999999999:1\n"
+		   "bad5:81922:-1\n"
+		   "zero:81923:0\n"
+		   "\n"
+		   "last:4294967295:1",
+		   path, sizeof(path));
+	assert_int_equal(dynuser_subid_covers(path, 81989), 0);
+	assert_int_equal(dynuser_subid_covers(path, 81990), 1);
+	assert_int_equal(dynuser_subid_covers(path, 81999), 1);
+	assert_int_equal(dynuser_subid_covers(path, 82000), 0);
+	assert_int_equal(dynuser_subid_covers(path, 81920), 0);
+	assert_int_equal(dynuser_subid_covers(path, 81921), 0);
+	assert_int_equal(dynuser_subid_covers(path, 81922), 0);
+	assert_int_equal(dynuser_subid_covers(path, 81923), 0);
+	assert_int_equal(dynuser_subid_covers(path, 99999), 0);
+	assert_int_equal(dynuser_subid_covers(path, 100000), 1);
+	assert_int_equal(dynuser_subid_covers(path, 165535), 1);
+	assert_int_equal(dynuser_subid_covers(path, 165536), 0);
+	assert_int_equal(dynuser_subid_covers(path, 4294967295u), 1);
+	unlink(path);
+	/* An empty file covers nothing. */
+	subid_file("", path, sizeof(path));
+	assert_int_equal(dynuser_subid_covers(path, 81990), 0);
+	unlink(path);
+	/* The range stays clear of systemd's DynamicUser= range and of
+	 * shadow's default subordinate ids. */
+	assert_true(SANDBOX_DYNAMIC_UID_MIN > 65519 && SANDBOX_DYNAMIC_UID_MAX < 100000);
+}
+
 static void test_dynamic_users_distinct(void **state)
 {
 	struct probe_spec ps;
@@ -346,6 +398,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest as_root[] = {
 		cmocka_unit_test(test_plan_rejects),
 		cmocka_unit_test(test_dynamic_users_distinct),
+		cmocka_unit_test(test_subid_ranges),
 		cmocka_unit_test(test_warning_line),
 	};
 
