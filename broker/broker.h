@@ -138,6 +138,8 @@ void dispatch_send_simple(struct blayer *l, enum cdt_kind kind, uint64_t id, con
 void dispatch_fini(struct broker *b);
 
 /* services.c: serve an allowed conduit.open / connect / listen call. */
+/* conduit.ping: empty REPLY, or the call's "payload" bytes echoed back. */
+void services_ping(struct blayer *l, const cdt_msg *m);
 void services_resource(struct blayer *l, const cdt_msg *m, enum policy_res_kind kind);
 /* Close the kept listening sockets. */
 void services_fini(struct broker *b);

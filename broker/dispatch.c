@@ -391,7 +391,7 @@ static int on_call(struct blayer *l, cdt_msg *m)
 		return 0;
 	}
 	if (strcmp(method, "conduit.ping") == 0)
-		dispatch_send_simple(l, CDT_KIND_REPLY, id, NULL);
+		services_ping(l, m);
 	else if (strcmp(method, "conduit.open") == 0)
 		services_resource(l, m, POLICY_RES_OPEN);
 	else if (strcmp(method, "conduit.connect") == 0)

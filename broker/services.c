@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * services: the privileged methods the broker serves itself
- * (conduit.open, conduit.connect, conduit.listen).  The policy matcher has
+ * services: the methods the broker serves itself: conduit.ping, and the
+ * privileged conduit.open, conduit.connect, conduit.listen.  The policy matcher has
  * allowed the call already; here the named resource is looked up in the
  * caller's own policy declarations and the fd is passed back.
  */
@@ -14,6 +14,29 @@
 
 #include "broker.h"
 #include "resource.h"
+
+/* conduit.ping: an empty REPLY, or one carrying the call's "payload" bytes
+ * back unchanged, so a client can measure a broker round trip at any size.
+ * The policy bounds the payload like any argument (payload len 0..N); an
+ * argument of another type is ignored, as a ping without payload. */
+void services_ping(struct blayer *l, const cdt_msg *m)
+{
+	uint64_t id = cdt_msg_call_id(m);
+	const uint8_t *p;
+	size_t n;
+	cdt_msg *r = NULL;
+
+	if (cdt_msg_get_bytes(m, "payload", &p, &n) < 0) {
+		dispatch_send_simple(l, CDT_KIND_REPLY, id, NULL);
+		return;
+	}
+	if (cdt_msg_new(CDT_KIND_REPLY, id, NULL, &r) == 0 &&
+	    cdt_msg_add_bytes(r, "payload", p, n) == 0)
+		(void)dispatch_send(l, r);
+	else
+		dispatch_send_simple(l, CDT_KIND_ERROR, id, "conduit.failed");
+	cdt_msg_free(r);
+}
 
 /* Reply with one fd argument "fd", then close ours. */
 static void reply_fd(struct blayer *l, uint64_t id, int fd)

@@ -178,6 +178,54 @@ static void mode_pingopen(void)
 	fprintf(stderr, "RESULT po-done\n");
 }
 
+/* conduit.ping with a "payload": the reply must carry the same bytes.
+ * Sizes at the policy's bound (1 MiB) and one past it. */
+static void ping_echo(const char *label, size_t n, bool as_string)
+{
+	static uint8_t blob[(1u << 20) + 1];
+	uint64_t id = next_id++;
+	const uint8_t *p;
+	size_t got;
+	cdt_msg *m;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		blob[i] = (uint8_t)(i * 31u + n);
+	r = cdt_msg_new(CDT_KIND_CALL, id, "conduit.ping", &m);
+	if (r == 0)
+		r = as_string ? cdt_msg_add_string(m, "payload", "text", 4)
+			      : cdt_msg_add_bytes(m, "payload", blob, n);
+	if (r < 0)
+		die("pingecho", r);
+	send_msg(m);
+	for (;;) {
+		m = recv_msg();
+		if (cdt_msg_call_id(m) == id && cdt_msg_kind(m) != CDT_KIND_CALL)
+			break;
+		(void)broker_ping(m);
+		cdt_msg_free(m);
+	}
+	if (cdt_msg_kind(m) == CDT_KIND_ERROR)
+		fprintf(stderr, "RESULT %s error %s\n", label, cdt_msg_name(m));
+	else if (cdt_msg_get_bytes(m, "payload", &p, &got) < 0)
+		fprintf(stderr, "RESULT %s empty %zu\n", label, cdt_msg_nargs(m));
+	else
+		fprintf(stderr, "RESULT %s echo %s\n", label,
+			got == n && (n == 0 || memcmp(p, blob, n) == 0) ? "same" : "differs");
+	cdt_msg_free(m);
+}
+
+static void mode_pingecho(void)
+{
+	ping_echo("pe-none", 0, false);
+	ping_echo("pe-64", 64, false);
+	ping_echo("pe-max", 1u << 20, false);
+	ping_echo("pe-over", (1u << 20) + 1, false);
+	ping_echo("pe-string", 0, true);
+	cdt_msg_free(call("pe-plain", "conduit.ping", NULL, NULL));
+	fprintf(stderr, "RESULT pe-done\n");
+}
+
 /* conduit.listen and conduit.connect: the two fds the broker passes talk to
  * each other. */
 static void mode_resources(void)
@@ -387,6 +435,8 @@ int main(int argc, char **argv)
 		mode_slowcaller();
 	else if (strcmp(mode, "pingopen") == 0)
 		mode_pingopen();
+	else if (strcmp(mode, "pingecho") == 0)
+		mode_pingecho();
 	else if (strcmp(mode, "sigsys") == 0) {
 		struct sysinfo si; /* a system call no profile allows */
 		fprintf(stderr, "RESULT sysinfo %d\n", sysinfo(&si));

@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,6 +112,18 @@ void peers_env_close(struct peers_env *env)
 			close(env->client_fds[i]);
 		env->server_fds[i] = env->client_fds[i] = -1;
 	}
+	if (env->listen_fd >= 0) {
+		struct sockaddr_un sa;
+		socklen_t len = sizeof(sa);
+
+		/* A unix socket the server bound: its name goes with it. */
+		if (getsockname(env->listen_fd, (struct sockaddr *)&sa, &len) == 0 &&
+		    sa.sun_family == AF_UNIX && len > offsetof(struct sockaddr_un, sun_path) &&
+		    sa.sun_path[0] == '/')
+			(void)unlink(sa.sun_path);
+		close(env->listen_fd);
+		env->listen_fd = -1;
+	}
 }
 
 int peers_env_init(const struct peers_ops *ops, const struct peers_config *cfg, size_t size,
@@ -128,6 +142,8 @@ int peers_env_init(const struct peers_ops *ops, const struct peers_config *cfg, 
 	env->pipelined = pipelined;
 	env->sock_type = ops->sock_type;
 	env->dbus_address = cfg->dbus_address;
+	env->tmpdir = cfg->tmpdir;
+	env->listen_fd = -1;
 	cell++;
 	snprintf(env->dbus_name, sizeof(env->dbus_name), "org.conduit.Bench.P%ld.C%u",
 		 (long)getpid(), cell);

@@ -95,13 +95,13 @@ static void print_latency(int pin, const struct peers_config *cfg)
 	}
 }
 
-/* Ratio of each row's RTT to each column's, pinned: the "N x faster than"
- * figures of the targets are read off here. */
-static void print_matrix(unsigned s)
+/* Ratio of each row's RTT to each column's: the "N x faster than" figures
+ * of the targets are read off the pinned ones. */
+static void print_matrix(unsigned s, int pin)
 {
-	printf("\n### Ratio of round trips at %s, pinned (row / column; < 1 means the row is "
+	printf("\n### Ratio of round trips at %s, %s (row / column; < 1 means the row is "
 	       "faster)\n\n| row / column |",
-	       size_names[s]);
+	       size_names[s], pin == PINNED ? "pinned" : "unpinned");
 	for (unsigned w = 0; w < NW; w++)
 		printf(" %u |", w + 1);
 	printf("\n|---|");
@@ -111,7 +111,7 @@ static void print_matrix(unsigned s)
 	for (unsigned a = 0; a < NW; a++) {
 		printf("| %u. %s |", a + 1, workloads[a]->name);
 		for (unsigned b = 0; b < NW; b++) {
-			const struct cell *x = &lat[a][s][PINNED], *y = &lat[b][s][PINNED];
+			const struct cell *x = &lat[a][s][pin], *y = &lat[b][s][pin];
 
 			if (!built(workloads[a]) || !built(workloads[b]))
 				printf(" - |");
@@ -168,17 +168,112 @@ static void print_bulk(const struct peers_aead *aead, int aead_err)
 	}
 }
 
+/* ---- DESIGN.md section 8, read off this run ---- */
+
+static int row_of(const struct peers_ops *ops)
+{
+	for (unsigned w = 0; w < NW; w++)
+		if (workloads[w] == ops)
+			return (int)w;
+	return -1;
+}
+
+/* The pinned and unpinned median of a cell, or false when it has none. */
+static bool cell_get(const struct peers_ops *ops, unsigned s, int pin, double *ret_ns)
+{
+	int w = row_of(ops);
+	const struct cell *c;
+
+	if (w < 0 || !built(ops))
+		return false;
+	c = &lat[w][s][pin];
+	if (c->err || c->skipped || c->value <= 0)
+		return false;
+	*ret_ns = c->value;
+	return true;
+}
+
+/* One target: "value <= limit" on round trips (us), both read pinned; the
+ * unpinned pair is shown beside it. */
+static void target_rtt(const char *what, const struct peers_ops *row, unsigned s,
+		       const struct peers_ops *ref, double factor)
+{
+	double v[NPIN], r[NPIN];
+	bool ok[NPIN];
+
+	for (int pin = 0; pin < NPIN; pin++)
+		ok[pin] = cell_get(row, s, pin, &v[pin]) && cell_get(ref, s, pin, &r[pin]);
+	printf("| %s |", what);
+	for (int pin = 0; pin < NPIN; pin++) {
+		if (ok[pin])
+			printf(" %.1f us <= %.1f us (%.2fx) |", v[pin] / 1e3, factor * r[pin] / 1e3,
+			       v[pin] / r[pin]);
+		else
+			printf(" n/a |");
+	}
+	if (!ok[PINNED])
+		printf(" not measured |\n");
+	else
+		printf(" %s |\n", v[PINNED] <= factor * r[PINNED] ? "met" : "**not met**");
+}
+
+static void print_targets(const struct peers_aead *aead, int aead_err)
+{
+	const struct peers_ops *routed = &peers_conduit_routed_ops;
+	double v[NPIN];
+	bool ok[NPIN];
+
+	printf("\n### Targets of DESIGN.md section 8 in this run (verdict on the pinned figures; "
+	       "floor = raw SEQPACKET socketpair)\n\n");
+	printf("| target | pinned | unpinned | verdict |\n|---|---|---|---|\n");
+	target_rtt("broker service call, 64 B, <= 1.3x the floor", &peers_conduit_service_ops, 0,
+		   &peers_seqpacket_ops, 1.3);
+	target_rtt("routed call, 64 B, <= 2.6x the floor", routed, 0, &peers_seqpacket_ops, 2.6);
+	target_rtt("routed call, 64 B, >= 2x faster than sd-bus via dbus-daemon", routed, 0,
+		   &peers_sdbus_ops, 0.5);
+	target_rtt("routed call, 64 B, >= 2x faster than ZeroMQ CURVE", routed, 0,
+		   &peers_zmq_curve_ops, 0.5);
+	target_rtt("routed call, 16 KiB, faster than sd-bus via dbus-daemon", routed, 2,
+		   &peers_sdbus_ops, 1.0);
+
+	/* The channel seals with AES-256-GCM where the CPU has it, else with
+	 * XChaCha20-Poly1305: compare with the one it uses.  Bytes are counted
+	 * both ways (the echo carries 1 MiB each way per round trip): every
+	 * byte carried needs a seal and an open, so on one CPU the ceiling is
+	 * half the one-core AEAD figure, which is the bound the target names. */
+	bool aes = !aead_err && aead->aesgcm_mbps > 0;
+	double ref = aead_err ? 0 : aes ? aead->aesgcm_mbps : aead->xchacha_mbps;
+	double mb = 2.0 * (double)sizes[SIZE_1MIB] / 1e6;
+
+	printf("| routed call, 1 MiB, bytes carried both ways >= 50 %% of one-core AEAD (%s, "
+	       "%.0f MB/s) |",
+	       aes ? "AES-256-GCM" : "XChaCha20-Poly1305", ref);
+	for (int pin = 0; pin < NPIN; pin++) {
+		ok[pin] = ref > 0 && cell_get(routed, SIZE_1MIB, pin, &v[pin]);
+		if (ok[pin])
+			printf(" %.0f MB/s = %.0f %% |", mb / (v[pin] / 1e9),
+			       100 * mb / (v[pin] / 1e9) / ref);
+		else
+			printf(" n/a |");
+	}
+	if (!ok[PINNED])
+		printf(" not measured |\n");
+	else
+		printf(" %s |\n", mb / (v[PINNED] / 1e9) >= 0.5 * ref ? "met" : "**not met**");
+}
+
 static void print_tput(const struct peers_config *cfg)
 {
 	printf("\n### Throughput: 64 B echo, %u calls in flight per client, one server "
 	       "(median of %u runs of %.0f ms, taken in rounds)\n\n",
 	       cfg->depth, cfg->runs, (double)cfg->tput_ns / 1e6);
 	printf("Server CPU per call counts the serving process and, for D-Bus, the "
-	       "dbus-daemon (also shown alone), from utime+stime in /proc, summed over all "
+	       "dbus-daemon, for Conduit the broker and its echo layer (the daemon or broker "
+	       "also shown alone), from utime+stime in /proc, summed over all "
 	       "runs.  ZeroMQ rows pipeline with DEALER clients against a ROUTER server: REQ "
 	       "allows one call in flight.\n\n");
 	printf("| workload | clients | pinning | calls/s | p50 us | p99 us | server CPU/call us | "
-	       "dbus-daemon CPU/call us |\n|---|---:|---|---:|---:|---:|---:|---:|\n");
+	       "dbus-daemon or broker CPU/call us |\n|---|---:|---|---:|---:|---:|---:|---:|\n");
 	for (unsigned w = 0; w < NW; w++) {
 		for (int pin = 0; pin < NPIN; pin++) {
 			for (unsigned c = 0; c < NC; c++) {
@@ -192,7 +287,7 @@ static void print_tput(const struct peers_config *cfg)
 					printf(" skipped | | | | |\n");
 				else if (t->err)
 					printf(" FAILED (%s) | | | | |\n", strerror(-t->err));
-				else if (workloads[w]->needs_dbus)
+				else if (workloads[w]->needs_dbus || workloads[w]->server_cpu)
 					printf(" %.0f | %.1f | %.1f | %.2f | %.2f |\n",
 					       t->t.calls_per_s, t->t.p50_ns / 1e3,
 					       t->t.p99_ns / 1e3, t->t.server_cpu_ns / 1e3,
@@ -442,10 +537,13 @@ int main(int argc, char **argv)
 
 	for (int pin = 0; pin < NPIN; pin++)
 		print_latency(pin, &cfg);
-	print_matrix(0);
-	print_matrix(2);
+	for (int pin = 0; pin < NPIN; pin++) {
+		print_matrix(0, pin);
+		print_matrix(2, pin);
+	}
 	print_bulk(&aead, aead_err);
 	print_tput(&cfg);
+	print_targets(&aead, aead_err);
 	fflush(stdout);
 	if (status)
 		fprintf(stderr, "conduit-bench-peers: some measurements FAILED\n");

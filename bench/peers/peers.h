@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * conduit-bench-peers: one request/response echo workload run through
- * Conduit's peers (raw socketpairs, D-Bus via a private dbus-daemon, ZeroMQ)
- * and, once the broker exists, through Conduit itself.
+ * Conduit itself (a real conduit-broker) and through its peers (raw
+ * socketpairs, D-Bus via a private dbus-daemon, ZeroMQ).
  *
  * A workload is one `struct peers_ops`: a server that runs in a forked,
  * pinned process, and a client side (open, send, recv, close).  The harness
@@ -38,6 +38,8 @@ struct peers_env {
 	bool curve;			   /* ZeroMQ CURVE on */
 	char curve_public[PEERS_KEY_Z85];  /* server key pair (bench keys only) */
 	char curve_secret[PEERS_KEY_Z85];
+	const char *tmpdir; /* the run's private temporary directory */
+	int listen_fd;	    /* Conduit rows: where caller layers hand over, or -1 */
 };
 
 struct peers_ops {
@@ -49,6 +51,11 @@ struct peers_ops {
 	/* Optional: runs in the harness before the server is forked, to fill
 	 * per-cell fields of env (keys, ...). */
 	int (*prepare)(struct peers_env *env);
+	/* Optional: CPU time of the serving side when it is more than the
+	 * server process (a broker and the layer it routes to); ret_daemon_ns
+	 * gets the broker's or daemon's share.  Without it the harness counts
+	 * the server process and, with needs_dbus, the dbus-daemon. */
+	int (*server_cpu)(pid_t server, uint64_t *ret_total_ns, uint64_t *ret_daemon_ns);
 	/* Runs in the forked, already pinned server process.  Writes one byte to
 	 * ready_fd once calls can be served, then serves until killed.  Returns
 	 * only on failure, with a negative errno. */
@@ -116,6 +123,8 @@ int peers_server_stop(pid_t pid);
 /* In a freshly forked child: die with the harness, pin. */
 void peers_child_setup(pid_t parent, bool pinned);
 int peers_wait_ready(int fd, unsigned count);
+/* utime + stime of a process in ns, from /proc (10 ms ticks). */
+int peers_proc_cpu_ns(pid_t pid, uint64_t *ret_ns);
 void peers_payload_fill(unsigned char *buf, size_t size);
 void peers_seq_put(unsigned char *buf, uint64_t seq);
 uint64_t peers_seq_get(const unsigned char *buf);

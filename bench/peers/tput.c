@@ -138,7 +138,7 @@ static void tput_client(const struct peers_ops *ops, const struct peers_config *
 }
 
 /* utime + stime of a process in ns, all its threads included. */
-static int proc_cpu_ns(pid_t pid, uint64_t *ret_ns)
+int peers_proc_cpu_ns(pid_t pid, uint64_t *ret_ns)
 {
 	char path[64], buf[1024];
 	unsigned long long ut, st;
@@ -161,6 +161,25 @@ static int proc_cpu_ns(pid_t pid, uint64_t *ret_ns)
 	if (tck <= 0)
 		return -EINVAL;
 	*ret_ns = (uint64_t)((ut + st) * (1000000000.0 / (double)tck));
+	return 0;
+}
+
+/* CPU of the serving side: ret_total_ns includes ret_daemon_ns. */
+static int server_cpu(const struct peers_ops *ops, const struct peers_config *cfg, pid_t server,
+		      uint64_t *ret_total_ns, uint64_t *ret_daemon_ns)
+{
+	uint64_t srv, dmn = 0;
+	int r;
+
+	if (ops->server_cpu)
+		return ops->server_cpu(server, ret_total_ns, ret_daemon_ns);
+	r = peers_proc_cpu_ns(server, &srv);
+	if (r == 0 && ops->needs_dbus)
+		r = peers_proc_cpu_ns(cfg->dbus_pid, &dmn);
+	if (r < 0)
+		return r;
+	*ret_total_ns = srv + dmn;
+	*ret_daemon_ns = dmn;
 	return 0;
 }
 
@@ -205,9 +224,7 @@ static int tput_one_run(const struct peers_ops *ops, const struct peers_config *
 	close(go[0]);
 	r = started == env->nclients ? peers_wait_ready(ready[0], started) : -EAGAIN;
 	if (r == 0)
-		r = proc_cpu_ns(server, &srv0);
-	if (r == 0 && ops->needs_dbus)
-		r = proc_cpu_ns(cfg->dbus_pid, &dmn0);
+		r = server_cpu(ops, cfg, server, &srv0, &dmn0);
 	close(go[1]); /* go, or with r < 0: EOF makes the clients fail and exit */
 	close(ready[0]);
 	for (unsigned i = 0; i < started; i++) {
@@ -221,9 +238,7 @@ static int tput_one_run(const struct peers_ops *ops, const struct peers_config *
 			r = slots[i].err < 0 ? slots[i].err : -ECHILD;
 	}
 	if (r == 0)
-		r = proc_cpu_ns(server, &srv1);
-	if (r == 0 && ops->needs_dbus)
-		r = proc_cpu_ns(cfg->dbus_pid, &dmn1);
+		r = server_cpu(ops, cfg, server, &srv1, &dmn1);
 	if (r < 0)
 		return r;
 
@@ -244,7 +259,7 @@ static int tput_one_run(const struct peers_ops *ops, const struct peers_config *
 	ret->p99 = hist_quantile(hist, calls, 0.99);
 	ret->calls = calls;
 	ret->daemon_ns = dmn1 - dmn0;
-	ret->cpu_ns = srv1 - srv0 + ret->daemon_ns;
+	ret->cpu_ns = srv1 - srv0;
 	return 0;
 }
 
