@@ -25,8 +25,7 @@
 
 #define LAYER_HEAD                                                                                 \
 	"    user dynamic\n"                                                                       \
-	"    syscalls stdio recvfd time\n"                                                         \
-	"    syscalls allow mlock munlock getsockopt\n" /* sodium_malloc; SO_TYPE check */
+	"    syscalls stdio recvfd time\n"
 
 static const char provider_layer[] =
 	"layer echo {\n"
