@@ -57,9 +57,12 @@ struct blayer {
 	struct sandbox_plan *plan;
 	pid_t pid; /* logs and audit only */
 	bool hello_done;
-	bool restart_after_stop; /* reload changed the sandbox: start again once gone */
-	bool dropped;		 /* channel dropped for a violation; exit will follow */
-	bool chan_eof;		 /* channel ended without a FIN */
+	bool restart_after_stop;       /* reload changed the sandbox: start again once gone */
+	bool dropped;		       /* channel dropped for a violation; exit will follow */
+	bool chan_eof;		       /* channel ended without a FIN */
+	bool chan_ended;	       /* the layer sent FIN or EOF; its exit is awaited */
+	bool kept_running;	       /* killed for outliving its channel */
+	struct loop_source *fin_timer; /* grace between the channel's end and SIGKILL */
 	struct loop_source *ping_timer;
 	uint64_t ping_id;  /* the broker's outstanding conduit.ping, 0 if none */
 	size_t fds_queued; /* fds in messages queued while the socket was full */
@@ -118,6 +121,10 @@ int layer_stop(struct blayer *l);
 /* A protocol violation: drop the channel, one violation record, kill and
  * restart by the policy. */
 void layer_violation(struct blayer *l, const char *klass, const char *method, const char *reason);
+/* The layer ended its channel (FIN, or EOF when eof): answer a FIN with
+ * ours, stop routing to it, and kill it when it is still running after
+ * BROKER_STOP_TIMEOUT.  Its exit is audited once and restarts it by policy. */
+void layer_chan_ended(struct blayer *l, bool eof);
 void layer_fini(struct blayer *l);
 struct blayer *layer_find(struct broker *b, const char *name);
 

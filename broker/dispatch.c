@@ -547,9 +547,7 @@ int dispatch_chan_event(struct loop_source *s, int fd, uint32_t revents, void *u
 		r = cdt_chan_flush(l->chan);
 		if (r < 0 && r != -EAGAIN) {
 			/* The peer is gone: its exit is audited through the pidfd. */
-			l->chan_eof = true;
-			loop_source_free(l->chan_src);
-			l->chan_src = NULL;
+			layer_chan_ended(l, true);
 			return 0;
 		}
 		dispatch_update_events(l);
@@ -566,9 +564,7 @@ int dispatch_chan_event(struct loop_source *s, int fd, uint32_t revents, void *u
 			/* The layer is leaving (FIN) or dying (EOF): its exit
 			 * follows through the pidfd and is audited there, once,
 			 * however the two events race. */
-			l->chan_eof = r == -CDT_E_EOF;
-			loop_source_free(l->chan_src);
-			l->chan_src = NULL;
+			layer_chan_ended(l, r == -CDT_E_EOF);
 			return 0;
 		}
 		if (r < 0) {
