@@ -346,7 +346,9 @@ static int on_hello(struct blayer *l, cdt_msg *m)
 	if (l->b->heartbeat_ns &&
 	    loop_timer_set(l->ping_timer, loop_now_ns() + l->b->heartbeat_ns / 4) < 0)
 		return -EINVAL;
-	return sup_ready(&l->sup, loop_now_ns()) < 0 ? -EINVAL : 0;
+	if (sup_ready(&l->sup, loop_now_ns()) < 0)
+		return -EINVAL;
+	return broker_layer_ready(l);
 }
 
 static int on_call(struct blayer *l, cdt_msg *m)

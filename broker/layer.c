@@ -291,6 +291,12 @@ static int on_child_exit(struct loop_source *s, const siginfo_t *si, void *userd
 		l->restart_after_stop = false;
 		return layer_start(l);
 	}
+	/* A dependency that gave up no longer holds its dependents back. */
+	if (l->sup.state == SUP_STOPPED || l->sup.state == SUP_FAILED) {
+		act = broker_start_due(b);
+		if (act < 0)
+			return act;
+	}
 	broker_check_done(b);
 	return 0;
 }
@@ -519,9 +525,11 @@ int layer_stop(struct blayer *l)
 	}
 	if (!l->child && l->restart_after_stop && !l->b->stopping) {
 		/* Nothing running: a backoff spawns with the new spec anyway; a
-		 * stopped or failed layer gets a fresh start under it. */
+		 * stopped or failed layer gets a fresh start under it, and one
+		 * still waiting for its first start gets it under the new spec
+		 * when its dependencies are ready. */
 		l->restart_after_stop = false;
-		return layer_start(l);
+		return l->start_held ? 0 : layer_start(l);
 	}
 	return layer_apply(l, sup_stop(&l->sup, loop_now_ns()));
 }

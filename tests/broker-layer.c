@@ -7,8 +7,9 @@
  * back.  Built static and without sanitizers: it runs under a dynamic uid
  * inside the sandbox and must load nothing at run time.
  *
- * Usage: broker-layer MODE [PROVIDE [PUBLISH [IGNORED...]]]
- * (lists with ',' for ' ', '-' for an empty list)
+ * Usage: broker-layer MODE [PROVIDE [PUBLISH [ARG...]]]
+ * (lists with ',' for ' ', '-' for an empty list; ARG: the method the
+ * ordercaller mode calls, ignored by the others)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -491,6 +492,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "RESULT impostor-hello-sent\n");
 		idle();
 	}
+	if (strcmp(mode, "slowprovider") == 0) {
+		/* A slow start: a layer that waits for this one and calls it
+		 * at once finds it ready only if the broker waited. */
+		const struct timespec slow = {0, 300 * 1000 * 1000};
+		nanosleep(&slow, NULL);
+		mode = "provider";
+	}
 	send_msg(hello_msg(provide, publish));
 	cdt_msg *h = recv_msg();
 	const char *name = "?";
@@ -512,6 +520,8 @@ int main(int argc, char **argv)
 		mode_slowcaller();
 	else if (strcmp(mode, "pingopen") == 0)
 		mode_pingopen();
+	else if (strcmp(mode, "ordercaller") == 0)
+		cdt_msg_free(call("order-call", argc > 4 ? argv[4] : "test.echo", NULL, NULL));
 	else if (strcmp(mode, "tcpclient") == 0)
 		mode_tcpclient();
 	else if (strcmp(mode, "tcpserver") == 0)

@@ -93,10 +93,141 @@ static void test_chan_end(void **state)
 	bk_cleanup(&bk);
 }
 
+/* Index of the first record of ev for layer, or SIZE_MAX. */
+static size_t rec_index(const struct bk *bk, enum audit_event ev, const char *layer)
+{
+	for (size_t i = 0; i < bk->nrec; i++)
+		if (bk->rec[i].event == ev && strcmp(bk->rec[i].layer, layer) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+/* Start order from the policy, whatever the file order: "first" calls
+ * what "slow" provides and subscribes to what "pub" publishes; "slow"
+ * calls what "base" provides.  "slow" takes 300 ms to say hello and
+ * "first" calls it the moment it is ready itself: the call is served
+ * only because the broker started "first" after "slow" was ready. */
+static void test_start_order(void **state)
+{
+	struct bk bk;
+	size_t base, slow, first, pub;
+
+	(void)state;
+	bk_init(&bk);
+	bk_write_policy(
+		&bk, "version 1\n"
+		     "layer first {\n"
+		     "    exec \"@LAYER@\" \"ordercaller\" \"-\" \"-\" \"test.slow\"\n" LAYER_HEAD
+		     "    allow test.slow\n"
+		     "    subscribe test.tick\n"
+		     "}\n"
+		     "layer slow {\n"
+		     "    exec \"@LAYER@\" \"slowprovider\" \"test.slow\"\n" LAYER_HEAD
+		     "    provide test.slow\n"
+		     "    allow test.base\n"
+		     "}\n"
+		     "layer pub {\n"
+		     "    exec \"@LAYER@\" \"publisher\" \"-\" \"test.tick\"\n" LAYER_HEAD
+		     "    publish test.tick\n"
+		     "}\n"
+		     "layer base {\n"
+		     "    exec \"@LAYER@\" \"provider\" \"test.base\"\n" LAYER_HEAD
+		     "    provide test.base\n"
+		     "}\n");
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "layer first: RESULT order-call", 1, WAIT));
+	assert_int_equal(bk_log_count(&bk, "layer first: RESULT order-call reply"), 1);
+	assert_int_equal(bk_log_count(&bk, "layer slow: RESULT served test.slow"), 1);
+	bk_stop_clean(&bk);
+	base = rec_index(&bk, AUDIT_EV_SPAWN, "base");
+	slow = rec_index(&bk, AUDIT_EV_SPAWN, "slow");
+	first = rec_index(&bk, AUDIT_EV_SPAWN, "first");
+	pub = rec_index(&bk, AUDIT_EV_SPAWN, "pub");
+	assert_true(base < slow);
+	assert_true(slow < first);
+	assert_true(pub < first);
+	assert_true(first != SIZE_MAX);
+	/* The only decision: first's call, allowed. */
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "first", "test.slow", NULL), 1);
+	assert_int_equal(bk_find(&bk, AUDIT_EV_DECISION, "first", "test.slow", 0)->verdict,
+			 AUDIT_VERDICT_ALLOW);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, NULL, NULL, NULL), 1);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, NULL, NULL, NULL), 4);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, NULL, NULL, NULL), 4);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
+	assert_int_equal(bk.nrec, 1 + 4 + 1 + 4 + 1);
+	bk_cleanup(&bk);
+}
+
+/* Run conduit-policy check on the policy; its exit status, and the count
+ * of lines of its output that contain needle. */
+static int policy_check(struct bk *bk, const char *needle, size_t *ret_count)
+{
+	char cmd[512], line[1024];
+	size_t n = 0;
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "'%s' check '%s' 2>&1", policy_tool, bk->policy);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		fprintf(stderr, "# %s", line);
+		n += strstr(line, needle) != NULL;
+	}
+	st = pclose(f);
+	assert_true(WIFEXITED(st));
+	*ret_count = n;
+	return WEXITSTATUS(st);
+}
+
+/* Two layers calling each other: `conduit-policy check` warns and names
+ * the cycle; the broker starts the first in file order without waiting,
+ * the other once the first is ready, and both serve. */
+static void test_start_cycle(void **state)
+{
+	struct bk bk;
+	size_t n;
+
+	(void)state;
+	bk_init(&bk);
+	bk_write_policy(&bk, "version 1\n"
+			     "layer ping {\n"
+			     "    exec \"@LAYER@\" \"provider\" \"test.ping\"\n" LAYER_HEAD
+			     "    provide test.ping\n"
+			     "    allow test.pong\n"
+			     "}\n"
+			     "layer pong {\n"
+			     "    exec \"@LAYER@\" \"provider\" \"test.pong\"\n" LAYER_HEAD
+			     "    provide test.pong\n"
+			     "    allow test.ping\n"
+			     "}\n");
+	assert_int_equal(policy_check(&bk, "[start-cycle]", &n), 3);
+	assert_int_equal(n, 1);
+	assert_int_equal(
+		policy_check(&bk,
+			     "layers depend on each other (ping -> pong -> ping: each "
+			     "calls or subscribes to what the next provides or publishes): "
+			     "'ping' starts without waiting for them [start-cycle]",
+			     &n),
+		3);
+	assert_int_equal(n, 1);
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "layer ping: RESULT ready as ping", 1, WAIT));
+	assert_true(bk_wait_log(&bk, "layer pong: RESULT ready as pong", 1, WAIT));
+	bk_stop_clean(&bk);
+	assert_true(rec_index(&bk, AUDIT_EV_SPAWN, "ping") <
+		    rec_index(&bk, AUDIT_EV_SPAWN, "pong"));
+	assert_int_equal(bk.nrec, 1 + 2 + 2 + 1);
+	bk_cleanup(&bk);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chan_end),
+		cmocka_unit_test(test_start_order),
+		cmocka_unit_test(test_start_cycle),
 	};
 
 	if (argc < 4) {
