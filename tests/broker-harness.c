@@ -316,6 +316,16 @@ void bk_cleanup(struct bk *bk)
 		close(bk->pidfd);
 		bk->pid = -1;
 	}
+	if (bk->dir[0] && getenv("CONDUIT_TEST_KEEP_AUDIT")) {
+		/* Keep the run's audit log (docs/audit.md: the checker's
+		 * throughput is measured on such logs). */
+		char keep[512];
+		const char *to = getenv("CONDUIT_TEST_KEEP_AUDIT"), *id = strrchr(bk->dir, '/') + 1;
+		snprintf(keep, sizeof(keep), "cp '%s' '%s/%s.log' && cp '%s' '%s/%s.policy'",
+			 bk->audit, to, id, bk->policy, to, id);
+		if (system(keep) != 0)
+			fprintf(stderr, "# (cannot keep the audit log)\n");
+	}
 	if (bk->dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", bk->dir);
 		if (system(cmd) != 0)

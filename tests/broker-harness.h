@@ -88,7 +88,9 @@ const struct bk_record *bk_find(const struct bk *bk, enum audit_event ev, const 
 				const char *method, size_t nth);
 /* Open fds of the broker process. */
 size_t bk_fd_count(struct bk *bk);
-/* Remove the directory and anything left in it. */
+/* Remove the directory and anything left in it; with
+ * CONDUIT_TEST_KEEP_AUDIT=DIR in the environment, copy the audit log and
+ * the policy to DIR first. */
 void bk_cleanup(struct bk *bk);
 
 #endif

@@ -520,7 +520,19 @@ int main(int argc, char **argv)
 		mode_slowcaller();
 	else if (strcmp(mode, "pingopen") == 0)
 		mode_pingopen();
-	else if (strcmp(mode, "ordercaller") == 0)
+	else if (strcmp(mode, "many") == 0) {
+		/* A long audit log for measuring the checker: ARG calls of
+		 * test.echo, every tenth one refused by a deny rule. */
+		long n = argc > 4 ? strtol(argv[4], NULL, 10) : 1000;
+		for (long i = 0; i < n; i++)
+			cdt_msg_free(call("many", "test.echo", "x", i % 10 ? "hi" : "forbidden"));
+		fprintf(stderr, "RESULT many-done\n");
+	} else if (strcmp(mode, "burst") == 0) {
+		/* Right after the hello: the rule's whole burst and one more. */
+		for (int i = 0; i < 3; i++)
+			cdt_msg_free(call("burst", "test.limited", NULL, NULL));
+		fprintf(stderr, "RESULT burst-done\n");
+	} else if (strcmp(mode, "ordercaller") == 0)
 		cdt_msg_free(call("order-call", argc > 4 ? argv[4] : "test.echo", NULL, NULL));
 	else if (strcmp(mode, "tcpclient") == 0)
 		mode_tcpclient();
