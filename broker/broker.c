@@ -382,7 +382,8 @@ int broker_new(const struct broker_opts *o, struct broker **ret_b)
 		r = loop_add_signal(b->loop, SIGHUP, on_hup, b, NULL);
 	if (r < 0)
 		goto out;
-	/* Providers first: a caller's first call should find them starting. */
+	/* Layers in start order (docs/broker.md, "Start order"); broker_run()
+	 * holds each until what it waits for is ready. */
 	r = policy_order_new(b->policy, &b->order);
 	if (r < 0)
 		goto out;

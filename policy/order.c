@@ -17,8 +17,9 @@
  * names the cycle.  The result has no cycle, so the broker can always
  * start everything.
  *
- * Sizes: at most POLICY_LAYERS_MAX layers, so two n x n byte matrices and
- * an O(n^3) worst case at compile time, never per call.
+ * Sizes: at most POLICY_LAYERS_MAX layers, so two n x n byte matrices, an
+ * n x n bit matrix, and O(n^3 / 64) word operations per cut (at most n
+ * cuts) at compile time, never per call.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,13 +29,14 @@
 
 struct policy_order {
 	size_t n;
-	size_t *order;	/* layer indexes in start order */
-	uint8_t *dep;	/* dep[a * n + b]: a depends on b */
-	uint8_t *wait;	/* the same with the cut edges removed */
-	uint8_t *cut;	/* cut[a]: a had waits removed */
-	uint8_t *mark;	/* scratch: placed, reached */
-	size_t *queue;	/* scratch for the searches */
-	size_t *parent; /* scratch for the lint's path */
+	size_t *order;					  /* layer indexes in start order */
+	uint8_t *dep;					  /* dep[a * n + b]: a depends on b */
+	uint8_t *wait;					  /* the same with the cut edges removed */
+	uint8_t *cut;					  /* cut[a]: a had waits removed */
+	uint8_t *mark;					  /* scratch: placed, reached */
+	size_t *queue;					  /* scratch for the searches */
+	size_t *parent;					  /* scratch for the lint's path */
+	uint64_t (*reach)[(POLICY_LAYERS_MAX + 63) / 64]; /* scratch: closure */
 };
 
 size_t policy_layer_index(const struct policy *p, const struct policy_layer *pl)
@@ -72,42 +74,34 @@ static void deps_fill(const struct policy *p, struct policy_order *o)
 	}
 }
 
-/* Mark in reach[] every unplaced layer from which target can be reached
- * through wait edges between unplaced layers (target itself included). */
-static void reach_to(const struct policy_order *o, const uint8_t *placed, size_t target,
-		     uint8_t *reach)
-{
-	size_t n = o->n, head = 0, tail = 0;
+#define ROW_WORDS ((POLICY_LAYERS_MAX + 63) / 64)
 
-	memset(reach, 0, n);
-	reach[target] = 1;
-	o->queue[tail++] = target;
-	while (head < tail) {
-		size_t v = o->queue[head++];
-		for (size_t u = 0; u < n; u++)
-			if (!placed[u] && !reach[u] && o->wait[u * n + v]) {
-				reach[u] = 1;
-				o->queue[tail++] = u;
-			}
-	}
-}
-
-/* Every unplaced layer waits for another: cut the first one on a cycle. */
-static void cut_cycle(struct policy_order *o, const uint8_t *placed, uint8_t *reach)
+/* Every unplaced layer waits for another: cut the first one on a cycle.
+ * The transitive closure of the wait edges between unplaced layers, as
+ * bit rows (Warshall, n^3 / 64 word operations), tells at once which
+ * layers are on a cycle (they reach themselves) and which layers a cut
+ * layer must stop waiting for (those that reach it back).  Searching from
+ * each candidate instead would cost n^3 per cut. */
+static void cut_cycle(struct policy_order *o, const uint8_t *placed)
 {
+	uint64_t(*reach)[ROW_WORDS] = o->reach;
 	size_t n = o->n;
 
+	memset(reach, 0, n * sizeof(*reach));
+	for (size_t a = 0; a < n; a++)
+		for (size_t b = 0; b < n && !placed[a]; b++)
+			if (!placed[b] && o->wait[a * n + b])
+				reach[a][b / 64] |= 1ull << (b % 64);
+	for (size_t k = 0; k < n; k++)
+		for (size_t a = 0; a < n; a++)
+			if (reach[a][k / 64] & (1ull << (k % 64)))
+				for (size_t w = 0; w < ROW_WORDS; w++)
+					reach[a][w] |= reach[k][w];
 	for (size_t a = 0; a < n; a++) {
-		bool on_cycle = false;
-		if (placed[a])
-			continue;
-		reach_to(o, placed, a, reach);
-		for (size_t b = 0; b < n && !on_cycle; b++)
-			on_cycle = !placed[b] && b != a && reach[b] && o->wait[a * n + b];
-		if (!on_cycle)
+		if (placed[a] || !(reach[a][a / 64] & (1ull << (a % 64))))
 			continue;
 		for (size_t b = 0; b < n; b++)
-			if (!placed[b] && b != a && reach[b])
+			if (b != a && (reach[b][a / 64] & (1ull << (a % 64))))
 				o->wait[a * n + b] = 0;
 		o->cut[a] = 1;
 		return;
@@ -125,13 +119,14 @@ void policy_order_free(struct policy_order *o)
 	free(o->mark);
 	free(o->queue);
 	free(o->parent);
+	free(o->reach);
 	free(o);
 }
 
 int policy_order_new(const struct policy *p, struct policy_order **ret_order)
 {
 	struct policy_order *o;
-	uint8_t *placed, *reach;
+	uint8_t *placed;
 	size_t n, nn, k = 0;
 	int r = -ENOMEM;
 
@@ -152,12 +147,13 @@ int policy_order_new(const struct policy *p, struct policy_order **ret_order)
 	o->mark = calloc(n ? 2 * n : 1, 1);
 	o->queue = calloc(n ? n : 1, sizeof(*o->queue));
 	o->parent = calloc(n ? n : 1, sizeof(*o->parent));
-	if (!o->order || !o->dep || !o->wait || !o->cut || !o->mark || !o->queue || !o->parent)
+	o->reach = calloc(n ? n : 1, sizeof(*o->reach));
+	if (!o->order || !o->dep || !o->wait || !o->cut || !o->mark || !o->queue || !o->parent ||
+	    !o->reach)
 		goto out;
 	deps_fill(p, o);
 	memcpy(o->wait, o->dep, nn);
 	placed = o->mark;
-	reach = o->mark + n;
 	while (k < n) {
 		size_t a = SIZE_MAX;
 		for (size_t i = 0; i < n && a == SIZE_MAX; i++) {
@@ -169,7 +165,7 @@ int policy_order_new(const struct policy *p, struct policy_order **ret_order)
 		}
 		if (a == SIZE_MAX) {
 			/* Each cut removes at least one edge: this ends. */
-			cut_cycle(o, placed, reach);
+			cut_cycle(o, placed);
 			continue;
 		}
 		placed[a] = 1;

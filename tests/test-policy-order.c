@@ -262,6 +262,44 @@ static void test_max_layers(void **state)
 	}
 }
 
+/* The costliest shape for the cycle cutting: a chain of 200 layers
+ * waiting into 56 layers that all call each other (55 cuts, each with
+ * most layers still unplaced).  It must finish and stay consistent. */
+static void test_dense_cycles(void **state)
+{
+	const size_t n = POLICY_LAYERS_MAX, chain = 200;
+	struct policy *p;
+	struct policy_order *o;
+	size_t len = (size_t)snprintf(text, sizeof(text), "version 1\n"), cuts = 0;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		char name[16], prov[16], extra[4096];
+		size_t e = 0;
+		snprintf(name, sizeof(name), "l%zu", i);
+		snprintf(prov, sizeof(prov), "m.l%zu", i);
+		extra[0] = 0;
+		if (i < chain)
+			e += (size_t)snprintf(extra + e, sizeof(extra) - e, "    allow m.l%zu\n",
+					      i + 1);
+		else
+			for (size_t j = chain; j < n; j++)
+				if (j != i)
+					e += (size_t)snprintf(extra + e, sizeof(extra) - e,
+							      "    allow m.l%zu\n", j);
+		add_layer(&len, name, prov, extra);
+	}
+	p = compile();
+	assert_int_equal(policy_order_new(p, &o), 0);
+	check_consistent(p, o);
+	for (size_t a = 0; a < n; a++)
+		cuts += policy_order_cut(o, a);
+	assert_int_equal(cuts, n - chain - 1);
+	assert_int_equal(policy_order_at(o, 0), chain); /* the first of the dense part */
+	policy_order_free(o);
+	policy_free(p);
+}
+
 static void test_args(void **state)
 {
 	struct policy_order *o = NULL;
@@ -278,9 +316,13 @@ static void test_args(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_no_dependencies), cmocka_unit_test(test_dependencies),
-		cmocka_unit_test(test_cycle),		cmocka_unit_test(test_two_cycles),
-		cmocka_unit_test(test_max_layers),	cmocka_unit_test(test_args),
+		cmocka_unit_test(test_no_dependencies),
+		cmocka_unit_test(test_dependencies),
+		cmocka_unit_test(test_cycle),
+		cmocka_unit_test(test_two_cycles),
+		cmocka_unit_test(test_max_layers),
+		cmocka_unit_test(test_dense_cycles),
+		cmocka_unit_test(test_args),
 	};
 
 	return cmocka_run_group_tests_name("policy-order", tests, NULL, NULL);
