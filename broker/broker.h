@@ -57,14 +57,15 @@ struct blayer {
 	struct sandbox_plan *plan;
 	pid_t pid; /* logs and audit only */
 	bool hello_done;
-	bool restart_after_stop;       /* reload changed the sandbox: start again once gone */
-	bool dropped;		       /* channel dropped for a violation; exit will follow */
-	bool chan_eof;		       /* channel ended without a FIN */
-	bool start_held;	       /* first start waits for its dependencies (start order) */
-	bool ever_ready;	       /* reached ready once: layers waiting for it may start */
-	bool chan_ended;	       /* the layer sent FIN or EOF; its exit is awaited */
-	bool kept_running;	       /* killed for outliving its channel */
-	struct loop_source *fin_timer; /* grace between the channel's end and SIGKILL */
+	bool restart_after_stop; /* reload changed the sandbox: start again once gone */
+	bool dropped;		 /* channel dropped for a violation; exit will follow */
+	bool chan_eof;		 /* channel ended without a FIN */
+	bool start_held;	 /* first start waits for its dependencies (start order) */
+	bool ever_ready;	 /* reached ready once: layers waiting for it may start */
+	bool chan_ended;	 /* the layer sent FIN or EOF; its exit is awaited */
+	bool kept_running;	 /* killed for outliving its channel */
+	/* From the channel's end to SIGKILL when the process outlives it. */
+	struct loop_source *fin_timer;
 	struct loop_source *ping_timer;
 	uint64_t ping_id;  /* the broker's outstanding conduit.ping, 0 if none */
 	size_t fds_queued; /* fds in messages queued while the socket was full */
