@@ -415,8 +415,24 @@ static void test_audit_full(void **state)
 	assert_int_equal(system(cmd), 0);
 	bk_stop_clean(&bk);
 	assert_true(bk.verify.lost > 0);
-	assert_int_equal(bk_count(&bk, AUDIT_EV_GAP, NULL, NULL, NULL), 1);
+	/* While the disk is full, a gap record (short) can fit where the
+	 * record after it does not; that record is lost again and the next
+	 * write starts with another gap.  How many gaps there are depends on
+	 * the records' lengths (the digits of a pid decide it), so the test
+	 * asks for at least one, every one before the alarm that says the
+	 * log takes writes again, and exactly one such alarm. */
+	assert_true(bk_count(&bk, AUDIT_EV_GAP, NULL, NULL, NULL) >= 1);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_ALARM, NULL, NULL, "audit-write-failed"), 1);
+	{
+		bool alarmed = false;
+		for (size_t i = 0; i < bk.nrec; i++) {
+			if (bk.rec[i].event == AUDIT_EV_ALARM &&
+			    strcmp(bk.rec[i].klass, "audit-write-failed") == 0)
+				alarmed = true;
+			assert_false(alarmed && bk.rec[i].event == AUDIT_EV_GAP);
+		}
+		assert_true(alarmed);
+	}
 	/* Every open that was served has its allow record. */
 	assert_true(bk_count(&bk, AUDIT_EV_DECISION, "po", "conduit.open", NULL) >= ok);
 	snprintf(cmd, sizeof(cmd), "umount '%s'", fs);
