@@ -99,6 +99,55 @@ void broker_check_done(struct broker *b)
 	loop_exit(b->loop, b->exit_code);
 }
 
+/* Whether the layer named by policy index j no longer holds up the
+ * layers that wait for it. */
+static bool dep_settled(struct broker *b, size_t j)
+{
+	const struct blayer *d = layer_find(b, policy_layer_at(b->policy, j)->spec.name);
+
+	if (!d || d->ever_ready)
+		return true;
+	/* Gave up: waiting longer would hold its dependents back for good;
+	 * their calls get conduit.unavailable instead. */
+	return !d->start_held && (d->sup.state == SUP_FAILED || d->sup.state == SUP_STOPPED);
+}
+
+int broker_start_due(struct broker *b)
+{
+	size_t n = policy_layer_count(b->policy);
+
+	for (size_t i = 0; i < b->nlayers; i++) {
+		struct blayer *l = b->layers[i];
+		size_t a = policy_layer_index(b->policy, l->pl);
+		bool due = true;
+		int r;
+
+		if (!l->start_held)
+			continue;
+		if (a == SIZE_MAX || b->stopping) {
+			l->start_held = false; /* removed by a reload, or stopping */
+			continue;
+		}
+		for (size_t j = 0; j < n && due; j++)
+			due = !policy_order_waits(b->order, a, j) || dep_settled(b, j);
+		if (!due)
+			continue;
+		l->start_held = false;
+		r = layer_start(l);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int broker_layer_ready(struct blayer *l)
+{
+	if (l->ever_ready)
+		return 0;
+	l->ever_ready = true;
+	return broker_start_due(l->b);
+}
+
 static int on_stop_signal(struct loop_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct broker *b = userdata;
@@ -186,10 +235,12 @@ static int broker_add_layer(struct broker *b, const struct policy_layer *pl)
 
 /* Swap in a freshly compiled policy.  Nothing can fail after the first
  * layer is touched: the swap is all or nothing. */
-static int broker_swap_policy(struct broker *b, struct policy *np, struct policy_state *ns)
+static int broker_swap_policy(struct broker *b, struct policy *np, struct policy_state *ns,
+			      struct policy_order *no)
 {
 	struct policy *old = b->policy;
 	struct policy_state *old_state = b->pstate;
+	struct policy_order *old_order = b->order;
 	size_t nold = b->nlayers;
 	int r;
 
@@ -219,18 +270,19 @@ static int broker_swap_policy(struct broker *b, struct policy *np, struct policy
 	}
 	b->policy = np;
 	b->pstate = ns;
+	b->order = no;
 	policy_state_free(old_state);
+	policy_order_free(old_order);
 	policy_free(old);
-	for (size_t i = 0; i < policy_layer_count(np); i++) {
-		const struct policy_layer *pl = policy_layer_at(np, i);
+	/* New layers join in start order and wait like at start-up. */
+	for (size_t k = 0; k < policy_layer_count(np); k++) {
+		const struct policy_layer *pl = policy_layer_at(np, policy_order_at(no, k));
 		if (layer_find(b, pl->spec.name))
 			continue;
 		r = broker_add_layer(b, pl);
 		if (r < 0)
 			return r;
-		r = layer_start(b->layers[b->nlayers - 1]);
-		if (r < 0)
-			return r;
+		b->layers[b->nlayers - 1]->start_held = true;
 	}
 	for (size_t i = 0; i < nold; i++) {
 		struct blayer *l = b->layers[i];
@@ -240,7 +292,7 @@ static int broker_swap_policy(struct broker *b, struct policy *np, struct policy
 				return r;
 		}
 	}
-	return 0;
+	return broker_start_due(b);
 }
 
 static int on_hup(struct loop_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -248,6 +300,7 @@ static int on_hup(struct loop_source *s, const struct signalfd_siginfo *si, void
 	struct broker *b = userdata;
 	struct policy *np = NULL;
 	struct policy_state *ns = NULL;
+	struct policy_order *no = NULL;
 	char reason[AUDIT_TEXT_MAX];
 	int r;
 
@@ -258,7 +311,10 @@ static int on_hup(struct loop_source *s, const struct signalfd_siginfo *si, void
 	r = policy_compile_file(b->policy_path, stderr, &np);
 	if (r >= 0)
 		r = policy_state_new(np, &ns);
+	if (r >= 0)
+		r = policy_order_new(np, &no);
 	if (r < 0) {
+		policy_state_free(ns);
 		policy_free(np);
 		snprintf(reason, sizeof(reason), "policy %s rejected: %s; old policy kept",
 			 b->policy_path, strerror(-r));
@@ -266,7 +322,7 @@ static int on_hup(struct loop_source *s, const struct signalfd_siginfo *si, void
 		(void)broker_audit_simple(b, AUDIT_EV_RELOAD_REJECTED, NULL, NULL, reason);
 		return 0;
 	}
-	r = broker_swap_policy(b, np, ns);
+	r = broker_swap_policy(b, np, ns, no);
 	if (r < 0)
 		return r;
 	broker_log("reload: policy %s applied", b->policy_path);
@@ -326,16 +382,16 @@ int broker_new(const struct broker_opts *o, struct broker **ret_b)
 		r = loop_add_signal(b->loop, SIGHUP, on_hup, b, NULL);
 	if (r < 0)
 		goto out;
-	/* Providers first: a caller's first call should find them starting. */
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < policy_layer_count(b->policy); i++) {
-			const struct policy_layer *pl = policy_layer_at(b->policy, i);
-			if ((pl->nprovides > 0) != (pass == 0))
-				continue;
-			r = broker_add_layer(b, pl);
-			if (r < 0)
-				goto out;
-		}
+	/* Layers in start order (docs/broker.md, "Start order"); broker_run()
+	 * holds each until what it waits for is ready. */
+	r = policy_order_new(b->policy, &b->order);
+	if (r < 0)
+		goto out;
+	for (size_t k = 0; k < policy_layer_count(b->policy); k++) {
+		r = broker_add_layer(b, policy_layer_at(b->policy, policy_order_at(b->order, k)));
+		if (r < 0)
+			goto out;
+	}
 	*ret_b = b;
 	return 0;
 out:
@@ -350,11 +406,11 @@ int broker_run(struct broker *b)
 	r = broker_audit_simple(b, AUDIT_EV_START, NULL, NULL, "broker started");
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < b->nlayers; i++) {
-		r = layer_start(b->layers[i]);
-		if (r < 0)
-			return r;
-	}
+	for (size_t i = 0; i < b->nlayers; i++)
+		b->layers[i]->start_held = true;
+	r = broker_start_due(b);
+	if (r < 0)
+		return r;
 	r = loop_run(b->loop);
 	(void)broker_audit_simple(b, AUDIT_EV_STOP, NULL, NULL,
 				  r < 0 ? "broker stopped on an internal fault" : "broker stopped");
@@ -375,6 +431,7 @@ void broker_free(struct broker *b)
 	loop_free(b->loop);
 	audit_writer_free(b->audit);
 	policy_state_free(b->pstate);
+	policy_order_free(b->order);
 	policy_free(b->policy);
 	if (b->root_fd >= 0)
 		close(b->root_fd);

@@ -60,6 +60,12 @@ struct blayer {
 	bool restart_after_stop; /* reload changed the sandbox: start again once gone */
 	bool dropped;		 /* channel dropped for a violation; exit will follow */
 	bool chan_eof;		 /* channel ended without a FIN */
+	bool start_held;	 /* first start waits for its dependencies (start order) */
+	bool ever_ready;	 /* reached ready once: layers waiting for it may start */
+	bool chan_ended;	 /* the layer sent FIN or EOF; its exit is awaited */
+	bool kept_running;	 /* killed for outliving its channel */
+	/* From the channel's end to SIGKILL when the process outlives it. */
+	struct loop_source *fin_timer;
 	struct loop_source *ping_timer;
 	uint64_t ping_id;  /* the broker's outstanding conduit.ping, 0 if none */
 	size_t fds_queued; /* fds in messages queued while the socket was full */
@@ -74,6 +80,7 @@ struct broker {
 	struct loop *loop;
 	struct policy *policy;
 	struct policy_state *pstate;
+	struct policy_order *order; /* start order of policy */
 	struct audit_writer *audit;
 	const char *policy_path;
 	struct blayer **layers; /* stable pointers: loop sources hold them */
@@ -108,6 +115,12 @@ int broker_audit_simple(struct broker *b, enum audit_event ev, const struct blay
 void broker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Stop when every layer is gone (after SIGTERM). */
 void broker_check_done(struct broker *b);
+/* Start every held layer whose dependencies have all been ready once, or
+ * gave up (failed, or stopped after a start).  Call whenever one of these
+ * may have changed. */
+int broker_start_due(struct broker *b);
+/* A valid hello made l ready: layers waiting for it may start. */
+int broker_layer_ready(struct blayer *l);
 
 /* layer.c */
 int layer_init(struct broker *b, struct blayer *l, const struct policy_layer *pl);
@@ -118,6 +131,10 @@ int layer_stop(struct blayer *l);
 /* A protocol violation: drop the channel, one violation record, kill and
  * restart by the policy. */
 void layer_violation(struct blayer *l, const char *klass, const char *method, const char *reason);
+/* The layer ended its channel (FIN, or EOF when eof): answer a FIN with
+ * ours, stop routing to it, and kill it when it is still running after
+ * BROKER_STOP_TIMEOUT.  Its exit is audited once and restarts it by policy. */
+void layer_chan_ended(struct blayer *l, bool eof);
 void layer_fini(struct blayer *l);
 struct blayer *layer_find(struct broker *b, const char *name);
 

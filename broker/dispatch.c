@@ -346,7 +346,9 @@ static int on_hello(struct blayer *l, cdt_msg *m)
 	if (l->b->heartbeat_ns &&
 	    loop_timer_set(l->ping_timer, loop_now_ns() + l->b->heartbeat_ns / 4) < 0)
 		return -EINVAL;
-	return sup_ready(&l->sup, loop_now_ns()) < 0 ? -EINVAL : 0;
+	if (sup_ready(&l->sup, loop_now_ns()) < 0)
+		return -EINVAL;
+	return broker_layer_ready(l);
 }
 
 static int on_call(struct blayer *l, cdt_msg *m)
@@ -547,9 +549,7 @@ int dispatch_chan_event(struct loop_source *s, int fd, uint32_t revents, void *u
 		r = cdt_chan_flush(l->chan);
 		if (r < 0 && r != -EAGAIN) {
 			/* The peer is gone: its exit is audited through the pidfd. */
-			l->chan_eof = true;
-			loop_source_free(l->chan_src);
-			l->chan_src = NULL;
+			layer_chan_ended(l, true);
 			return 0;
 		}
 		dispatch_update_events(l);
@@ -566,9 +566,7 @@ int dispatch_chan_event(struct loop_source *s, int fd, uint32_t revents, void *u
 			/* The layer is leaving (FIN) or dying (EOF): its exit
 			 * follows through the pidfd and is audited there, once,
 			 * however the two events race. */
-			l->chan_eof = r == -CDT_E_EOF;
-			loop_source_free(l->chan_src);
-			l->chan_src = NULL;
+			layer_chan_ended(l, r == -CDT_E_EOF);
 			return 0;
 		}
 		if (r < 0) {

@@ -69,7 +69,7 @@ static int on_sup_timer(struct loop_source *s, uint64_t now, void *userdata)
 
 	(void)s;
 	if ((st == SUP_STARTING || st == SUP_READY) && sup_deadline(&l->sup) <= now && l->chan &&
-	    !l->dropped) {
+	    !l->dropped && !l->chan_ended) {
 		/* Audited once, channel dropped, killed and restarted. */
 		layer_violation(l, "timeout", NULL,
 				st == SUP_STARTING ? "no hello before the start deadline"
@@ -77,6 +77,53 @@ static int on_sup_timer(struct loop_source *s, uint64_t now, void *userdata)
 		return 0;
 	}
 	return layer_apply(l, sup_tick(&l->sup, now));
+}
+
+/* The grace after the layer ended its channel is over and the process is
+ * still there: nothing can reach it any more, so it goes like a crash. */
+static int on_fin_timer(struct loop_source *s, uint64_t now, void *userdata)
+{
+	struct blayer *l = userdata;
+	int r;
+
+	(void)s;
+	(void)now;
+	if (!l->child || !l->chan_ended)
+		return 0;
+	broker_log("layer %s (pid %d): still running after its channel %s: killed", l->name,
+		   (int)l->pid, l->chan_eof ? "ended" : "closed");
+	l->kept_running = true;
+	r = loop_child_kill(l->child, SIGKILL);
+	return r == -ESRCH ? 0 : r;
+}
+
+void layer_chan_ended(struct blayer *l, bool eof)
+{
+	enum sup_state st = l->sup.state;
+
+	if (l->chan_ended)
+		return;
+	l->chan_ended = true;
+	l->chan_eof = eof;
+	loop_source_free(l->chan_src);
+	l->chan_src = NULL;
+	/* A clean stop is a FIN each way; best effort, since a FIN queued
+	 * behind data the layer never reads is replaced by EOF at the exit. */
+	if (!eof && l->chan) {
+		int r = cdt_chan_close(l->chan);
+		(void)r;
+	}
+	/* Callers of this layer get conduit.unavailable now instead of a
+	 * timeout; events and heartbeats stop. */
+	dispatch_layer_gone(l);
+	l->hello_done = false;
+	l->nsubs = 0;
+	l->ping_id = 0;
+	(void)loop_timer_set(l->ping_timer, LOOP_NO_DEADLINE);
+	/* Stopping layers have the supervisor's own SIGTERM-to-SIGKILL
+	 * deadline; the others get the same grace to exit by themselves. */
+	if (l->child && (st == SUP_STARTING || st == SUP_READY))
+		(void)loop_timer_set(l->fin_timer, loop_now_ns() + BROKER_STOP_TIMEOUT);
 }
 
 void layer_reconfigure(struct blayer *l)
@@ -105,6 +152,9 @@ int layer_init(struct broker *b, struct blayer *l, const struct policy_layer *pl
 	if (r < 0)
 		return r;
 	r = loop_add_timer(b->loop, LOOP_NO_DEADLINE, dispatch_ping_due, l, &l->ping_timer);
+	if (r < 0)
+		return r;
+	r = loop_add_timer(b->loop, LOOP_NO_DEADLINE, on_fin_timer, l, &l->fin_timer);
 	if (r < 0)
 		return r;
 	return loop_add_timer(b->loop, LOOP_NO_DEADLINE, on_sup_timer, l, &l->sup_timer);
@@ -200,7 +250,10 @@ static int on_child_exit(struct loop_source *s, const siginfo_t *si, void *userd
 		rec.signal = sig;
 		how = SUP_EXIT_FAILURE;
 	}
-	if (l->chan_eof && !rec.reason)
+	if (l->kept_running)
+		rec.reason = l->chan_eof ? "channel-truncated, kept running: killed"
+					 : "channel closed, kept running: killed";
+	else if (l->chan_eof && !rec.reason)
 		rec.reason = "channel-truncated";
 	(void)broker_audit(b, &rec);
 	if (rec.signal)
@@ -218,6 +271,9 @@ static int on_child_exit(struct loop_source *s, const siginfo_t *si, void *userd
 	l->plan = NULL;
 	l->dropped = false;
 	l->chan_eof = false;
+	l->chan_ended = false;
+	l->kept_running = false;
+	(void)loop_timer_set(l->fin_timer, LOOP_NO_DEADLINE);
 	act = sup_exited(&l->sup, how, loop_now_ns());
 	if (act < 0)
 		return act;
@@ -234,6 +290,12 @@ static int on_child_exit(struct loop_source *s, const siginfo_t *si, void *userd
 	if (l->sup.state == SUP_STOPPED && l->restart_after_stop && l->pl && !b->stopping) {
 		l->restart_after_stop = false;
 		return layer_start(l);
+	}
+	/* A dependency that gave up no longer holds its dependents back. */
+	if (l->sup.state == SUP_STOPPED || l->sup.state == SUP_FAILED) {
+		act = broker_start_due(b);
+		if (act < 0)
+			return act;
 	}
 	broker_check_done(b);
 	return 0;
@@ -463,9 +525,11 @@ int layer_stop(struct blayer *l)
 	}
 	if (!l->child && l->restart_after_stop && !l->b->stopping) {
 		/* Nothing running: a backoff spawns with the new spec anyway; a
-		 * stopped or failed layer gets a fresh start under it. */
+		 * stopped or failed layer gets a fresh start under it, and one
+		 * still waiting for its first start gets it under the new spec
+		 * when its dependencies are ready. */
 		l->restart_after_stop = false;
-		return layer_start(l);
+		return l->start_held ? 0 : layer_start(l);
 	}
 	return layer_apply(l, sup_stop(&l->sup, loop_now_ns()));
 }
@@ -507,6 +571,8 @@ void layer_fini(struct blayer *l)
 	l->sup_timer = NULL;
 	loop_source_free(l->ping_timer);
 	l->ping_timer = NULL;
+	loop_source_free(l->fin_timer);
+	l->fin_timer = NULL;
 	sandbox_plan_free(l->plan);
 	l->plan = NULL;
 }

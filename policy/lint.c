@@ -159,6 +159,42 @@ static bool resource_used(const struct policy_layer *L, const struct policy_reso
 	return false;
 }
 
+/* One warning per layer whose start-order waits were cut, naming the
+ * cycle it is on.  Without memory for the order, no warning: the broker
+ * computes it again and fails the load on -ENOMEM. */
+static unsigned lint_start_cycles(const struct policy *p, struct diag_ctx *d)
+{
+	struct policy_order *o = NULL;
+	size_t path[POLICY_LAYERS_MAX + 1];
+	unsigned n = 0;
+
+	if (policy_order_new(p, &o) < 0)
+		return 0;
+	for (size_t a = 0; a < p->nlayers; a++) {
+		char text[512];
+		size_t len, used = 0;
+		if (!policy_order_cut(o, a))
+			continue;
+		len = policy_order_cycle(o, a, path, sizeof(path) / sizeof(path[0]));
+		text[0] = 0;
+		for (size_t i = 0; i < len && used < sizeof(text); i++) {
+			int w = snprintf(text + used, sizeof(text) - used, "%s%s", i ? " -> " : "",
+					 p->layers[path[i]].spec.name);
+			if (w < 0)
+				break;
+			used += (size_t)w;
+		}
+		diag_at(d, POLICY_SEV_WARNING, p->layers[a].off, 5,
+			"layers depend on each other (%s: each calls or subscribes to what the "
+			"next provides or publishes): '%s' starts without waiting for them "
+			"[start-cycle]",
+			text, p->layers[a].spec.name);
+		n++;
+	}
+	policy_order_free(o);
+	return n;
+}
+
 unsigned policy_lint(const struct policy *p, policy_diag_fn fn, void *userdata)
 {
 	struct diag_ctx d = {.file = p->name,
@@ -235,6 +271,7 @@ unsigned policy_lint(const struct policy *p, policy_diag_fn fn, void *userdata)
 				     r->method);
 		}
 	}
+	n += lint_start_cycles(p, &d);
 #undef WARN
 	return n;
 }

@@ -275,6 +275,36 @@ const struct policy_subscription *policy_subscription_find(const struct policy_l
 /* The connect/listen resource NAME (kind must match) or open resource PATH. */
 const struct policy_resource *policy_resource_find(const struct policy_layer *l,
 						   enum policy_res_kind kind, const char *name);
+/* Index of pl in p (policy_layer_at order), or SIZE_MAX when pl is not
+ * one of p's layers. */
+size_t policy_layer_index(const struct policy *p, const struct policy_layer *pl);
+
+/* ---- Start order (docs/broker.md, "Start order") ----
+ * Layer a depends on layer b when a has an allow rule naming a method b
+ * provides, subscribes to an event b publishes, or is in complain mode and
+ * b provides any method; the broker starts a only
+ * once b is ready.  A dependency cycle is broken at the first layer in file
+ * order that is on one: it stops waiting for the layers of the cycle (it
+ * is "cut"; `conduit-policy check` warns, [start-cycle]).  Indexes are
+ * policy_layer_at() indexes.  Not thread-safe (scratch space inside). */
+struct policy_order;
+/* Build the order of p.  Errors: -EINVAL, -ENOMEM.  Caller frees. */
+int policy_order_new(const struct policy *p, struct policy_order **ret_order);
+void policy_order_free(struct policy_order *o);
+size_t policy_order_count(const struct policy_order *o);
+/* The i-th layer to start (i < count), SIZE_MAX out of range. */
+size_t policy_order_at(const struct policy_order *o, size_t i);
+/* Whether a waits for b to be ready before its first start. */
+bool policy_order_waits(const struct policy_order *o, size_t a, size_t b);
+/* Whether a depends on b (before any cut). */
+bool policy_order_depends(const struct policy_order *o, size_t a, size_t b);
+/* Whether a's waits were cut to break a cycle. */
+bool policy_order_cut(const struct policy_order *o, size_t a);
+/* The shortest dependency cycle through a, as layer indexes a, ..., a
+ * (each depends on the next), in path; its length, or 0 when a is on no
+ * cycle or the cycle does not fit cap. */
+size_t policy_order_cycle(struct policy_order *o, size_t a, size_t *path, size_t cap);
+
 size_t policy_expect_count(const struct policy *p);
 const struct policy_expect *policy_expect_at(const struct policy *p, size_t i);
 size_t policy_rule_count(const struct policy *p);

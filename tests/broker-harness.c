@@ -110,22 +110,47 @@ void bk_start(struct bk *bk)
 	assert_true(bk->pidfd >= 0);
 }
 
-size_t bk_log_count(struct bk *bk, const char *needle)
+/* The broker's stderr so far, NUL-terminated, in a static buffer. */
+static const char *log_text(struct bk *bk)
 {
 	static char buf[1 << 20];
-	size_t n = 0, got = 0;
+	size_t got = 0;
 	int fd = open(bk->log, O_RDONLY | O_CLOEXEC);
 	ssize_t r;
 
+	buf[0] = 0;
 	if (fd < 0)
-		return 0;
+		return buf;
 	while (got < sizeof(buf) - 1 && (r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
 		got += (size_t)r;
 	close(fd);
 	buf[got] = 0;
-	for (const char *p = buf; (p = strstr(p, needle)); p += strlen(needle))
+	return buf;
+}
+
+size_t bk_log_count(struct bk *bk, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = log_text(bk); (p = strstr(p, needle)); p += strlen(needle))
 		n++;
 	return n;
+}
+
+bool bk_log_after(struct bk *bk, const char *needle, char *out, size_t cap)
+{
+	const char *p = strstr(log_text(bk), needle);
+	size_t n;
+
+	if (!p || cap == 0)
+		return false;
+	p += strlen(needle);
+	n = strcspn(p, "\n");
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, p, n);
+	out[n] = 0;
+	return true;
 }
 
 bool bk_wait_log(struct bk *bk, const char *needle, size_t n, int timeout_ms)
@@ -222,6 +247,30 @@ void bk_read_audit(struct bk *bk, bool closed)
 	assert_int_equal(bk->verify.status, AUDIT_OK);
 }
 
+void bk_stop_clean(struct bk *bk)
+{
+	int st = bk_stop(bk);
+
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	bk_read_audit(bk, true);
+	assert_int_equal(bk->rec[0].event, AUDIT_EV_START);
+	assert_int_equal(bk->rec[bk->nrec - 1].event, AUDIT_EV_STOP);
+	assert_int_equal(bk_count(bk, AUDIT_EV_START, NULL, NULL, NULL), 1);
+	assert_int_equal(bk_count(bk, AUDIT_EV_STOP, NULL, NULL, NULL), 1);
+}
+
+void bk_expect_stopped(const struct bk *bk, const char *layer)
+{
+	const struct bk_record *r = bk_find(bk, AUDIT_EV_EXIT, layer, NULL, 0);
+
+	assert_non_null(r);
+	if (r->has_code)
+		assert_int_equal(r->code, 0);
+	else
+		assert_string_equal(r->signal, "SIGTERM");
+}
+
 static bool rec_match(const struct bk_record *r, enum audit_event ev, const char *layer,
 		      const char *method, const char *klass)
 {
@@ -266,6 +315,16 @@ void bk_cleanup(struct bk *bk)
 		(void)waitpid(bk->pid, NULL, 0);
 		close(bk->pidfd);
 		bk->pid = -1;
+	}
+	if (bk->dir[0] && getenv("CONDUIT_TEST_KEEP_AUDIT")) {
+		/* Keep the run's audit log (docs/audit.md: the checker's
+		 * throughput is measured on such logs). */
+		char keep[512];
+		const char *to = getenv("CONDUIT_TEST_KEEP_AUDIT"), *id = strrchr(bk->dir, '/') + 1;
+		snprintf(keep, sizeof(keep), "cp '%s' '%s/%s.log' && cp '%s' '%s/%s.policy'",
+			 bk->audit, to, id, bk->policy, to, id);
+		if (system(keep) != 0)
+			fprintf(stderr, "# (cannot keep the audit log)\n");
 	}
 	if (bk->dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", bk->dir);

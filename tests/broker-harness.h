@@ -63,6 +63,9 @@ void bk_write_file(struct bk *bk, const char *name, const char *text);
 void bk_start(struct bk *bk);
 /* Occurrences of needle in the broker's stderr so far. */
 size_t bk_log_count(struct bk *bk, const char *needle);
+/* Copy what follows the first needle in the broker's stderr, up to the end
+ * of its line, into out; false when needle is not there. */
+bool bk_log_after(struct bk *bk, const char *needle, char *out, size_t cap);
 /* Wait (bounded) until needle occurs at least n times; false on timeout. */
 bool bk_wait_log(struct bk *bk, const char *needle, size_t n, int timeout_ms);
 /* Send sig to the broker. */
@@ -72,6 +75,12 @@ int bk_stop(struct bk *bk);
 /* Verify the audit log and load its records (require a final stop record
  * when closed). */
 void bk_read_audit(struct bk *bk, bool closed);
+/* bk_stop() must exit 0; then read the audit log back, which must start
+ * with one start record and end with one stop record. */
+void bk_stop_clean(struct bk *bk);
+/* A layer the broker stopped: FIN and SIGTERM race, so its first exit
+ * record has code 0 or names SIGTERM. */
+void bk_expect_stopped(const struct bk *bk, const char *layer);
 /* Records matching every non-NULL / non-zero field of the filter. */
 size_t bk_count(const struct bk *bk, enum audit_event ev, const char *layer, const char *method,
 		const char *klass);
@@ -79,7 +88,9 @@ const struct bk_record *bk_find(const struct bk *bk, enum audit_event ev, const 
 				const char *method, size_t nth);
 /* Open fds of the broker process. */
 size_t bk_fd_count(struct bk *bk);
-/* Remove the directory and anything left in it. */
+/* Remove the directory and anything left in it; with
+ * CONDUIT_TEST_KEEP_AUDIT=DIR in the environment, copy the audit log and
+ * the policy to DIR first. */
 void bk_cleanup(struct bk *bk);
 
 #endif

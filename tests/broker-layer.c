@@ -7,10 +7,14 @@
  * back.  Built static and without sanitizers: it runs under a dynamic uid
  * inside the sandbox and must load nothing at run time.
  *
- * Usage: broker-layer MODE [PROVIDE [PUBLISH [IGNORED...]]]
- * (lists with ',' for ' ', '-' for an empty list)
+ * Usage: broker-layer MODE [PROVIDE [PUBLISH [ARG...]]]
+ * (lists with ',' for ' ', '-' for an empty list; ARG: the method the
+ * ordercaller mode calls, ignored by the others)
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +256,128 @@ static void mode_resources(void)
 	fprintf(stderr, "RESULT resources-done\n");
 }
 
+/* Wait (bounded) until fd is ready for events; false on timeout. */
+static bool wait_fd(int fd, short events)
+{
+	struct pollfd p = {.fd = fd, .events = events};
+
+	return poll(&p, 1, WAIT_MS) == 1 && (p.revents & events);
+}
+
+/* Take the fd a resource call passed, or -1. */
+static int call_fd(const char *label, const char *method, const char *arg, const char *val)
+{
+	cdt_msg *m = call(label, method, arg, val);
+	int fd;
+
+	if (cdt_msg_take_fd(m, "fd", &fd) < 0)
+		fd = -1;
+	cdt_msg_free(m);
+	return fd;
+}
+
+/* conduit.connect to the test's TCP echo server: a line there and back;
+ * then a name the policy does not list, and the same name over its rate. */
+static void mode_tcpclient(void)
+{
+	char buf[64] = {0};
+	int fd = call_fd("connect", "conduit.connect", "name", "echo");
+	ssize_t n = -1;
+
+	/* The socket comes non-blocking, its connect possibly in progress. */
+	if (fd >= 0 && wait_fd(fd, POLLOUT) && send(fd, "ping\n", 5, MSG_NOSIGNAL) == 5 &&
+	    wait_fd(fd, POLLIN))
+		n = recv(fd, buf, sizeof(buf) - 1, 0);
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	fprintf(stderr, "RESULT tcp-echo %s\n", n > 0 ? buf : "(none)");
+	if (fd >= 0)
+		close(fd);
+	(void)call_fd("unlisted", "conduit.connect", "name", "elsewhere");
+	fd = call_fd("again", "conduit.connect", "name", "echo");
+	if (fd >= 0)
+		close(fd);
+	fprintf(stderr, "RESULT tcpclient-done\n");
+}
+
+/* conduit.listen on TCP: say the port, serve one connection of the test. */
+static void mode_tcpserver(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	char buf[64] = {0}, out[80];
+	int lfd = call_fd("listen", "conduit.listen", "name", "srv"), afd = -1;
+	ssize_t n = -1;
+
+	(void)call_fd("unlisted", "conduit.listen", "name", "other");
+	if (lfd < 0 || getsockname(lfd, (struct sockaddr *)&sa, &len) < 0) {
+		fprintf(stderr, "RESULT tcpserver-failed\n");
+		return;
+	}
+	fprintf(stderr, "RESULT listen-port %u\n", (unsigned)ntohs(sa.sin_port));
+	if (wait_fd(lfd, POLLIN))
+		afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (afd >= 0 && wait_fd(afd, POLLIN))
+		n = recv(afd, buf, sizeof(buf) - 1, 0);
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	fprintf(stderr, "RESULT accepted %s\n", n > 0 ? buf : "(none)");
+	snprintf(out, sizeof(out), "pong %s\n", n > 0 ? buf : "");
+	if (afd >= 0 && send(afd, out, strlen(out), MSG_NOSIGNAL) < 0)
+		fprintf(stderr, "RESULT tcpserver-send %s\n", strerror(errno));
+	if (afd >= 0)
+		close(afd);
+	close(lfd);
+	fprintf(stderr, "RESULT tcpserver-done\n");
+}
+
+/* conduit.open in append mode: a line appended through the passed fd; a
+ * path the policy does not list; the same path over its rate. */
+static void mode_appender(void)
+{
+	const char *path = getenv("TEST_OPEN") ? getenv("TEST_OPEN") : "";
+	const char line[] = "appended by the layer\n";
+	int fd = call_fd("open", "conduit.open", "path", path);
+
+	if (fd >= 0) {
+		int fl = fcntl(fd, F_GETFL);
+		fprintf(stderr, "RESULT open-flags %s%s\n",
+			(fl & O_ACCMODE) == O_WRONLY ? "wronly" : "other",
+			fl & O_APPEND ? " append" : "");
+		if (write(fd, line, sizeof(line) - 1) != (ssize_t)sizeof(line) - 1)
+			fprintf(stderr, "RESULT append-failed %s\n", strerror(errno));
+		/* Write-only: reading it back must fail. */
+		if (read(fd, (char[4]){0}, 4) < 0)
+			fprintf(stderr, "RESULT read-refused\n");
+		close(fd);
+	}
+	(void)call_fd("unlisted", "conduit.open", "path", "/etc/passwd");
+	fd = call_fd("again", "conduit.open", "path", path);
+	if (fd >= 0)
+		close(fd);
+	fprintf(stderr, "RESULT appender-done\n");
+}
+
+/* The layer ends its channel and keeps running: FIN (finstay), EOF by
+ * closing it (eofstay), or FIN and a clean exit after the broker's FIN
+ * (finexit). */
+static void mode_chan_end(const char *mode)
+{
+	if (strcmp(mode, "eofstay") == 0) {
+		cdt_chan_free(chan);
+		chan = NULL;
+		fprintf(stderr, "RESULT channel-dropped\n");
+		idle();
+	}
+	if (cdt_chan_close(chan) < 0)
+		die("close", -EIO);
+	fprintf(stderr, "RESULT fin-sent\n");
+	if (strcmp(mode, "finstay") == 0)
+		idle();
+	for (;;)
+		cdt_msg_free(recv_msg_within(-1)); /* exits 0 at the broker's FIN */
+}
+
 /* A call past its deadline, then calls to a provider that is gone. */
 static void mode_slowcaller(void)
 {
@@ -414,6 +540,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "RESULT impostor-hello-sent\n");
 		idle();
 	}
+	if (strcmp(mode, "slowprovider") == 0) {
+		/* A slow start: a layer that waits for this one and calls it
+		 * at once finds it ready only if the broker waited. */
+		const struct timespec slow = {0, 300 * 1000 * 1000};
+		nanosleep(&slow, NULL);
+		mode = "provider";
+	}
 	send_msg(hello_msg(provide, publish));
 	cdt_msg *h = recv_msg();
 	const char *name = "?";
@@ -437,6 +570,29 @@ int main(int argc, char **argv)
 		mode_pingopen();
 	else if (strcmp(mode, "pingecho") == 0)
 		mode_pingecho();
+	else if (strcmp(mode, "many") == 0) {
+		/* A long audit log for measuring the checker: ARG calls of
+		 * test.echo, every tenth one refused by a deny rule. */
+		long n = argc > 4 ? strtol(argv[4], NULL, 10) : 1000;
+		for (long i = 0; i < n; i++)
+			cdt_msg_free(call("many", "test.echo", "x", i % 10 ? "hi" : "forbidden"));
+		fprintf(stderr, "RESULT many-done\n");
+	} else if (strcmp(mode, "burst") == 0) {
+		/* Right after the hello: the rule's whole burst and one more. */
+		for (int i = 0; i < 3; i++)
+			cdt_msg_free(call("burst", "test.limited", NULL, NULL));
+		fprintf(stderr, "RESULT burst-done\n");
+	} else if (strcmp(mode, "ordercaller") == 0)
+		cdt_msg_free(call("order-call", argc > 4 ? argv[4] : "test.echo", NULL, NULL));
+	else if (strcmp(mode, "tcpclient") == 0)
+		mode_tcpclient();
+	else if (strcmp(mode, "tcpserver") == 0)
+		mode_tcpserver();
+	else if (strcmp(mode, "appender") == 0)
+		mode_appender();
+	else if (strcmp(mode, "finstay") == 0 || strcmp(mode, "eofstay") == 0 ||
+		 strcmp(mode, "finexit") == 0)
+		mode_chan_end(mode);
 	else if (strcmp(mode, "sigsys") == 0) {
 		struct sysinfo si; /* a system call no profile allows */
 		fprintf(stderr, "RESULT sysinfo %d\n", sysinfo(&si));

@@ -25,40 +25,13 @@
 
 #define LAYER_HEAD                                                                                 \
 	"    user dynamic\n"                                                                       \
-	"    syscalls stdio recvfd time\n"                                                         \
-	"    syscalls allow mlock munlock getsockopt\n" /* sodium_malloc; SO_TYPE check */
+	"    syscalls stdio recvfd time\n"
 
 static const char provider_layer[] =
 	"layer echo {\n"
 	"    exec \"@LAYER@\" \"provider\" \"test.echo,test.limited\"\n" LAYER_HEAD
 	"    provide test.echo test.limited\n"
 	"}\n";
-
-static void stop_clean(struct bk *bk)
-{
-	int st = bk_stop(bk);
-
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-	bk_read_audit(bk, true);
-	assert_int_equal(bk->rec[0].event, AUDIT_EV_START);
-	assert_int_equal(bk->rec[bk->nrec - 1].event, AUDIT_EV_STOP);
-	assert_int_equal(bk_count(bk, AUDIT_EV_START, NULL, NULL, NULL), 1);
-	assert_int_equal(bk_count(bk, AUDIT_EV_STOP, NULL, NULL, NULL), 1);
-}
-
-/* A layer the broker stopped: FIN and SIGTERM race, so either an exit 0
- * after the FIN or death by SIGTERM. */
-static void expect_stopped(const struct bk *bk, const char *layer)
-{
-	const struct bk_record *r = bk_find(bk, AUDIT_EV_EXIT, layer, NULL, 0);
-
-	assert_non_null(r);
-	if (r->has_code)
-		assert_int_equal(r->code, 0);
-	else
-		assert_string_equal(r->signal, "SIGTERM");
-}
 
 static void expect_decision(const struct bk *bk, size_t nth, const char *method,
 			    enum audit_verdict v, const char *rule)
@@ -119,7 +92,7 @@ static void test_calls(void **state)
 	assert_int_equal(bk_log_count(&bk, "RESULT open reply"), 1);
 	assert_int_equal(bk_log_count(&bk, "RESULT open-content hello from a file"), 1);
 	assert_int_equal(bk_log_count(&bk, "RESULT undeclared error conduit.denied"), 1);
-	stop_clean(&bk);
+	bk_stop_clean(&bk);
 
 	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "client", NULL, NULL), 1);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "echo", NULL, NULL), 1);
@@ -134,8 +107,8 @@ static void test_calls(void **state)
 	expect_decision(&bk, 1, "conduit.open", AUDIT_VERDICT_DENY, "client#default");
 	/* SIGTERM from the broker: one exit record per layer, by signal. */
 	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, NULL, NULL, NULL), 2);
-	expect_stopped(&bk, "client");
-	expect_stopped(&bk, "echo");
+	bk_expect_stopped(&bk, "client");
+	bk_expect_stopped(&bk, "echo");
 	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
 	assert_int_equal(bk.nrec, 1 + 2 + 7 + 2 + 1);
 	bk_cleanup(&bk);
@@ -166,7 +139,7 @@ static void test_events(void **state)
 	bk_signal(&bk, SIGINT);
 	assert_true(bk_wait_log(&bk, "conduit-broker: stopped", 1, WAIT));
 	assert_int_equal(bk_log_count(&bk, "SIGINT received"), 1);
-	stop_clean(&bk);
+	bk_stop_clean(&bk);
 	{
 		const struct bk_record *r = bk_find(&bk, AUDIT_EV_DECISION, "sub", "test.tick", 0);
 		assert_non_null(r);
@@ -204,7 +177,7 @@ static void test_crash_loop(void **state)
 	assert_true(bk_wait_log(&bk, "layer crasher failed", 1, WAIT));
 	assert_true(bk_wait_log(&bk, "layer echo: RESULT ready as echo", 1, WAIT));
 	assert_int_equal(bk_log_count(&bk, "layer crasher: RESULT ready as crasher"), 3);
-	stop_clean(&bk);
+	bk_stop_clean(&bk);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "crasher", NULL, NULL), 3);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "crasher", NULL, NULL), 3);
 	for (size_t i = 0; i < 3; i++) {
@@ -268,7 +241,7 @@ static void test_reload(void **state)
 	assert_true(bk_wait_log(&bk, "RESULT ready as fresh", 1, WAIT));
 	assert_true(bk_wait_log(&bk, "layer change (pid", 2, WAIT));
 	assert_int_equal(bk_log_count(&bk, "RESULT ready as keep"), 1);
-	stop_clean(&bk);
+	bk_stop_clean(&bk);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_RELOAD_REJECTED, NULL, NULL, NULL), 1);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_RELOAD, NULL, NULL, NULL), 2);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "keep", NULL, NULL), 1);
@@ -318,7 +291,7 @@ static void test_adversaries(void **state)
 	assert_true(bk_wait_log(&ctl, "RESULT ready as echo", 1, WAIT));
 	baseline = bk_fd_count(&ctl);
 	assert_int_equal(selfcheck_read(ctl.pid, &ctl_mem), 0);
-	stop_clean(&ctl);
+	bk_stop_clean(&ctl);
 	bk_cleanup(&ctl);
 
 	bk_init(&bk);
@@ -352,7 +325,7 @@ static void test_adversaries(void **state)
 	assert_true(mem.hwm_kb > ctl_mem.rss_kb + 8192);
 	assert_true(mem.rss_kb < ctl_mem.rss_kb + 4096);
 #endif
-	stop_clean(&bk);
+	bk_stop_clean(&bk);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		const struct bk_record *r =
 			bk_find(&bk, AUDIT_EV_VIOLATION, want[i].layer, NULL, 0);
@@ -390,7 +363,7 @@ static void test_heartbeat(void **state)
 	bk_start(&bk);
 	assert_true(bk_wait_log(&bk, "layer silent failed", 1, WAIT));
 	assert_true(bk_wait_log(&bk, "RESULT ready as echo", 1, WAIT));
-	stop_clean(&bk);
+	bk_stop_clean(&bk);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, "silent", NULL, "timeout"), 1);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 1);
 	assert_string_equal(bk_find(&bk, AUDIT_EV_EXIT, "silent", NULL, 0)->signal, "SIGKILL");
@@ -440,10 +413,26 @@ static void test_audit_full(void **state)
 	assert_int_equal(bk_log_count(&bk, "ALARM: audit log write failed"), 1);
 	snprintf(cmd, sizeof(cmd), "mount -o remount,size=1m '%s'", fs);
 	assert_int_equal(system(cmd), 0);
-	stop_clean(&bk);
+	bk_stop_clean(&bk);
 	assert_true(bk.verify.lost > 0);
-	assert_int_equal(bk_count(&bk, AUDIT_EV_GAP, NULL, NULL, NULL), 1);
+	/* While the disk is full, a gap record (short) can fit where the
+	 * record after it does not; that record is lost again and the next
+	 * write starts with another gap.  How many gaps there are depends on
+	 * the records' lengths (the digits of a pid decide it), so the test
+	 * asks for at least one, every one before the alarm that says the
+	 * log takes writes again, and exactly one such alarm. */
+	assert_true(bk_count(&bk, AUDIT_EV_GAP, NULL, NULL, NULL) >= 1);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_ALARM, NULL, NULL, "audit-write-failed"), 1);
+	{
+		bool alarmed = false;
+		for (size_t i = 0; i < bk.nrec; i++) {
+			if (bk.rec[i].event == AUDIT_EV_ALARM &&
+			    strcmp(bk.rec[i].klass, "audit-write-failed") == 0)
+				alarmed = true;
+			assert_false(alarmed && bk.rec[i].event == AUDIT_EV_GAP);
+		}
+		assert_true(alarmed);
+	}
 	/* Every open that was served has its allow record. */
 	assert_true(bk_count(&bk, AUDIT_EV_DECISION, "po", "conduit.open", NULL) >= ok);
 	snprintf(cmd, sizeof(cmd), "umount '%s'", fs);
@@ -481,7 +470,7 @@ static void test_timeout_unavailable(void **state)
 	assert_int_equal(bk_log_count(&bk, "RESULT slow error conduit.timeout"), 1);
 	assert_int_equal(bk_log_count(&bk, "RESULT gone error conduit.unavailable"), 1);
 	assert_true(bk_wait_log(&bk, "layer slow: RESULT served test.slow", 1, WAIT));
-	stop_clean(&bk);
+	bk_stop_clean(&bk);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_ALARM, "slow", NULL, "late-reply"), 1);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "caller", "test.slow", NULL), 1);
 	assert_true(bk_count(&bk, AUDIT_EV_DECISION, "caller", "test.gone", NULL) >= 1);
@@ -516,7 +505,7 @@ static void test_complain(void **state)
 	/* No resource is declared: the policy lets the call through, the
 	 * broker still has nothing to open. */
 	assert_int_equal(bk_log_count(&bk, "RESULT open error conduit.denied"), 1);
-	stop_clean(&bk);
+	bk_stop_clean(&bk);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "client", NULL, NULL), 7);
 	for (size_t i = 0; i < bk.nrec; i++)
 		if (bk.rec[i].event == AUDIT_EV_DECISION) {
@@ -541,7 +530,7 @@ static void test_sigsys(void **state)
 	assert_true(bk_wait_log(&bk, "layer bad failed", 1, WAIT));
 	assert_int_equal(bk_log_count(&bk, "killed by SIGSYS"), 1);
 	assert_int_equal(bk_log_count(&bk, "RESULT sysinfo"), 0);
-	stop_clean(&bk);
+	bk_stop_clean(&bk);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "bad", NULL, NULL), 1);
 	assert_string_equal(bk_find(&bk, AUDIT_EV_EXIT, "bad", NULL, 0)->signal, "SIGSYS");
 	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
@@ -573,7 +562,7 @@ static void test_sockets(void **state)
 	assert_int_equal(bk_log_count(&bk, "RESULT connect reply"), 1);
 	assert_int_equal(bk_log_count(&bk, "RESULT undeclared error conduit.denied"), 1);
 	assert_int_equal(bk_log_count(&bk, "RESULT resources-talk hi"), 1);
-	stop_clean(&bk);
+	bk_stop_clean(&bk);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "res", "conduit.listen", NULL), 2);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "res", "conduit.connect", NULL), 2);
 	assert_int_equal(bk_find(&bk, AUDIT_EV_DECISION, "res", "conduit.listen", 0)->verdict,
