@@ -15,15 +15,16 @@
 
 #include "resource.h"
 
-int res_open_flags(enum res_mode mode, int *ret_flags)
+int res_open_flags(unsigned mode, int *ret_flags)
 {
 	/* O_NOFOLLOW and O_NOCTTY hold even if the resolve flags were lost;
-	 * no O_CREAT or O_TRUNC ever: the broker opens what the policy
-	 * names, it does not create or destroy it. */
+	 * never O_TRUNC: the broker opens what the policy names and does not
+	 * destroy it.  O_CREAT only when the policy says `create`, and only
+	 * for a writing mode (a created empty file is nothing to read). */
 	const int always = O_CLOEXEC | O_NOCTTY | O_NOFOLLOW;
 	int flags;
 
-	switch (mode) {
+	switch (mode & ~(unsigned)RES_MODE_CREATE) {
 	case RES_MODE_READ:
 		flags = O_RDONLY;
 		break;
@@ -38,6 +39,11 @@ int res_open_flags(enum res_mode mode, int *ret_flags)
 		break;
 	default:
 		return -EINVAL;
+	}
+	if (mode & RES_MODE_CREATE) {
+		if ((mode & ~(unsigned)RES_MODE_CREATE) == RES_MODE_READ)
+			return -EINVAL;
+		flags |= O_CREAT;
 	}
 	*ret_flags = flags | always;
 	return 0;
@@ -87,7 +93,7 @@ int res_path_check(const char *path)
 	return 0;
 }
 
-int res_open(int root_fd, const char *path, enum res_mode mode, int *ret_fd)
+int res_open(int root_fd, const char *path, unsigned mode, int *ret_fd)
 {
 	struct open_how how = {0};
 	struct stat st;
@@ -108,6 +114,10 @@ int res_open(int root_fd, const char *path, enum res_mode mode, int *ret_fd)
 	 * make still cannot redirect it.  O_NONBLOCK keeps a FIFO or a
 	 * modem line from stalling the broker; it is cleared below. */
 	how.flags = (uint64_t)(flags | O_NONBLOCK);
+	/* A created file is the broker's (root's), readable and writable by
+	 * no one else: the layer reaches it only through the passed fd. */
+	if (flags & O_CREAT)
+		how.mode = 0600;
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 	fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
 	if (fd < 0)

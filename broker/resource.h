@@ -24,13 +24,16 @@ enum res_mode {
 	RES_MODE_APPEND = 3,	 /* O_WRONLY | O_APPEND */
 	RES_MODE_READ_WRITE = 4, /* O_RDWR */
 };
+/* OR'd into a writing mode: create the file (0600, owned by the broker's
+ * user) when it does not exist.  Never truncates, never on a read-only open. */
+#define RES_MODE_CREATE 0x100
 
 #define RES_PATH_MAX	4095 /* bytes of a relative path, without the NUL */
 #define RES_BACKLOG_MAX 4096
 
 /* Open flags for a mode: the access bits plus O_CLOEXEC | O_NOCTTY |
  * O_NOFOLLOW.  Errors: -EINVAL for any value outside enum res_mode. */
-int res_open_flags(enum res_mode mode, int *ret_flags);
+int res_open_flags(unsigned mode, int *ret_flags);
 
 /* Open the directory a policy's open rules are relative to (O_PATH |
  * O_DIRECTORY | O_CLOEXEC), once, at policy load.  Errors: -errno. */
@@ -47,7 +50,7 @@ int res_path_check(const char *path);
  * | RESOLVE_NO_MAGICLINKS on the walk itself.  Errors: -EINVAL (not a
  * canonical relative path, bad mode), -ENAMETOOLONG, -ELOOP (a symlink on
  * the way), -EXDEV (escape attempt), -errno from openat2. */
-int res_open(int root_fd, const char *path, enum res_mode mode, int *ret_fd);
+int res_open(int root_fd, const char *path, unsigned mode, int *ret_fd);
 
 /* TCP endpoints are numeric "a.b.c.d:port" or "[v6]:port", port 1..65535
  * (0, an ephemeral port, for listen only).  Names are never resolved: a DNS

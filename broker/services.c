@@ -51,10 +51,11 @@ static void reply_fd(struct blayer *l, uint64_t id, int fd)
 	close(fd);
 }
 
-static int open_mode(unsigned bits, enum res_mode *ret)
+static int open_mode(unsigned bits, unsigned *ret)
 {
-	if (bits & POLICY_OPEN_CREATE)
-		return -EOPNOTSUPP; /* broker/resource never creates files */
+	const unsigned create = bits & POLICY_OPEN_CREATE ? RES_MODE_CREATE : 0;
+
+	bits &= ~(unsigned)POLICY_OPEN_CREATE;
 	if (bits == POLICY_OPEN_READ)
 		*ret = RES_MODE_READ;
 	else if (bits == (POLICY_OPEN_READ | POLICY_OPEN_WRITE))
@@ -65,6 +66,7 @@ static int open_mode(unsigned bits, enum res_mode *ret)
 		*ret = RES_MODE_WRITE;
 	else
 		return -EINVAL;
+	*ret |= create;
 	return 0;
 }
 
@@ -135,7 +137,7 @@ void services_resource(struct blayer *l, const cdt_msg *m, enum policy_res_kind 
 	const char *key = kind == POLICY_RES_OPEN ? "path" : "name";
 	const struct policy_resource *res;
 	const char *val;
-	enum res_mode mode;
+	unsigned mode;
 	char hostport[128];
 	uint64_t id = cdt_msg_call_id(m);
 	int fd = -1, r;

@@ -138,7 +138,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void expect_open(const struct fixture *fx, const char *path, enum res_mode mode, int err)
+static void expect_open(const struct fixture *fx, const char *path, unsigned mode, int err)
 {
 	int fd = -77;
 	int r = res_open(fx->root_fd, path, mode, &fd);
@@ -360,6 +360,61 @@ static void *swap_thread(void *arg)
 		atomic_fetch_add(&sw->swaps, 1);
 	}
 	return NULL;
+}
+
+/* `create`: a missing file is made 0600 for every writing mode, an existing
+ * one is opened untouched (never truncated), reading never creates, and a
+ * symlink or an escape is refused before anything is created. */
+static void test_create(void **state)
+{
+	static const unsigned writing[] = {RES_MODE_WRITE, RES_MODE_APPEND, RES_MODE_READ_WRITE};
+	struct fixture *fx = *state;
+	char path[160], name[32], buf[32];
+	struct stat st;
+	int flags, fd;
+
+	require_openat2();
+	assert_int_equal(res_open_flags(RES_MODE_READ | RES_MODE_CREATE, &flags), -EINVAL);
+	expect_open(fx, "new-r", RES_MODE_READ | RES_MODE_CREATE, -EINVAL);
+	assert_int_equal(res_open_flags(RES_MODE_APPEND | RES_MODE_CREATE, &flags), 0);
+	assert_int_equal(flags, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	for (size_t i = 0; i < sizeof(writing) / sizeof(writing[0]); i++) {
+		snprintf(name, sizeof(name), "new-%zu", i);
+		expect_open(fx, name, writing[i], -ENOENT); /* no create: nothing made */
+		assert_int_equal(res_open(fx->root_fd, name, writing[i] | RES_MODE_CREATE, &fd), 0);
+		assert_true(write(fd, "x", 1) == 1);
+		close(fd);
+		snprintf(path, sizeof(path), "%s/%s", fx->root, name);
+		assert_int_equal(lstat(path, &st), 0);
+		assert_true(S_ISREG(st.st_mode));
+		assert_int_equal(st.st_mode & 07777, 0600);
+		assert_int_equal(st.st_size, 1);
+		/* Again: the existing file keeps its byte. */
+		assert_int_equal(res_open(fx->root_fd, name, writing[i] | RES_MODE_CREATE, &fd), 0);
+		close(fd);
+		assert_int_equal(lstat(path, &st), 0);
+		assert_int_equal(st.st_size, 1);
+		unlink(path);
+	}
+	/* The existing file.txt keeps its content under create. */
+	assert_int_equal(res_open(fx->root_fd, "file.txt", RES_MODE_APPEND | RES_MODE_CREATE, &fd), 0);
+	close(fd);
+	fd = open(fx->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	int ffd = openat(fd, "file.txt", O_RDONLY | O_CLOEXEC);
+	close(fd);
+	assert_true(ffd >= 0);
+	assert_true(read(ffd, buf, sizeof(buf)) > 0);
+	close(ffd);
+	/* A dangling symlink is not followed to create its target, nothing is
+	 * created outside the root, and a missing directory is not made. */
+	expect_open(fx, "dangling", RES_MODE_WRITE | RES_MODE_CREATE, -ELOOP);
+	expect_open(fx, "escape", RES_MODE_APPEND | RES_MODE_CREATE, -ELOOP);
+	expect_open(fx, "dirlink/made", RES_MODE_WRITE | RES_MODE_CREATE, -ELOOP);
+	expect_open(fx, "../outside/made", RES_MODE_WRITE | RES_MODE_CREATE, -EINVAL);
+	expect_open(fx, "nodir/made", RES_MODE_WRITE | RES_MODE_CREATE, -ENOENT);
+	snprintf(path, sizeof(path), "%s/made", fx->outside);
+	assert_int_equal(access(path, F_OK), -1);
 }
 
 static void test_symlink_swap_race(void **state)
@@ -612,6 +667,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_path_length, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proc_magic_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flag_matrix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_swap_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_loopback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostport_matrix, setup, teardown),
