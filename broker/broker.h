@@ -33,7 +33,8 @@
 #define BROKER_CALL_TIMEOUT  (5ull * 1000000000)    /* routed call deadline */
 #define BROKER_START_TIMEOUT (5ull * 1000000000)    /* spawn to hello */
 #define BROKER_HEARTBEAT     (10ull * 1000000000)   /* default silence before a kill */
-#define BROKER_STOP_TIMEOUT  (2ull * 1000000000)    /* SIGTERM to SIGKILL */
+#define BROKER_STOP_TIMEOUT  (2ull * 1000000000)    /* stop to SIGKILL */
+#define BROKER_STOP_GRACE    (500ull * 1000000)     /* FIN to SIGTERM */
 #define BROKER_SUBS_MAX	     256		    /* subscriptions per layer */
 #define BROKER_ERRLINE_MAX   512		    /* bytes of one logged stderr line */
 
@@ -66,6 +67,9 @@ struct blayer {
 	bool kept_running;	 /* killed for outliving its channel */
 	/* From the channel's end to SIGKILL when the process outlives it. */
 	struct loop_source *fin_timer;
+	/* From the broker's FIN at a stop to SIGTERM, if the layer has not
+	 * left by itself. */
+	struct loop_source *term_timer;
 	struct loop_source *ping_timer;
 	uint64_t ping_id;  /* the broker's outstanding conduit.ping, 0 if none */
 	size_t fds_queued; /* fds in messages queued while the socket was full */

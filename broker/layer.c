@@ -97,6 +97,22 @@ static int on_fin_timer(struct loop_source *s, uint64_t now, void *userdata)
 	return r == -ESRCH ? 0 : r;
 }
 
+/* A stopping layer had BROKER_STOP_GRACE to leave after the broker's FIN
+ * and is still there: now SIGTERM (the supervisor's deadline follows with
+ * SIGKILL). */
+static int on_term_timer(struct loop_source *s, uint64_t now, void *userdata)
+{
+	struct blayer *l = userdata;
+	int r;
+
+	(void)s;
+	(void)now;
+	if (!l->child || l->sup.state != SUP_STOPPING)
+		return 0;
+	r = loop_child_kill(l->child, SIGTERM);
+	return r == -ESRCH ? 0 : r;
+}
+
 void layer_chan_ended(struct blayer *l, bool eof)
 {
 	enum sup_state st = l->sup.state;
@@ -155,6 +171,9 @@ int layer_init(struct broker *b, struct blayer *l, const struct policy_layer *pl
 	if (r < 0)
 		return r;
 	r = loop_add_timer(b->loop, LOOP_NO_DEADLINE, on_fin_timer, l, &l->fin_timer);
+	if (r < 0)
+		return r;
+	r = loop_add_timer(b->loop, LOOP_NO_DEADLINE, on_term_timer, l, &l->term_timer);
 	if (r < 0)
 		return r;
 	return loop_add_timer(b->loop, LOOP_NO_DEADLINE, on_sup_timer, l, &l->sup_timer);
@@ -274,6 +293,7 @@ static int on_child_exit(struct loop_source *s, const siginfo_t *si, void *userd
 	l->chan_ended = false;
 	l->kept_running = false;
 	(void)loop_timer_set(l->fin_timer, LOOP_NO_DEADLINE);
+	(void)loop_timer_set(l->term_timer, LOOP_NO_DEADLINE);
 	act = sup_exited(&l->sup, how, loop_now_ns());
 	if (act < 0)
 		return act;
@@ -492,6 +512,14 @@ static int layer_apply(struct blayer *l, int act)
 		}
 		break;
 	case SUP_ACT_TERM:
+		/* A layer that said hello and still has its channel got the
+		 * broker's FIN (layer_stop) and can leave cleanly by itself:
+		 * SIGTERM only if it has not after a grace. */
+		if (l->child && l->hello_done && l->chan && !l->chan_ended) {
+			r = loop_timer_set(l->term_timer, loop_now_ns() + BROKER_STOP_GRACE);
+			break;
+		}
+		/* fall through */
 	case SUP_ACT_KILL:
 		if (l->child) {
 			r = loop_child_kill(l->child, act == SUP_ACT_TERM ? SIGTERM : SIGKILL);
@@ -573,6 +601,8 @@ void layer_fini(struct blayer *l)
 	l->ping_timer = NULL;
 	loop_source_free(l->fin_timer);
 	l->fin_timer = NULL;
+	loop_source_free(l->term_timer);
+	l->term_timer = NULL;
 	sandbox_plan_free(l->plan);
 	l->plan = NULL;
 }
