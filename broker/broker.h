@@ -29,7 +29,11 @@
 #define BROKER_PENDING_MAX   64			    /* routed calls a layer may have waiting */
 #define BROKER_QUEUE_CAP     (CDT_MSG_MAX + 65536u) /* bytes queued towards one layer */
 #define BROKER_FDS_IN_FLIGHT 16			    /* fds queued towards one layer */
-#define BROKER_READ_BURST    16			    /* messages read per layer per loop turn */
+/* Messages read per layer per loop turn.  One: epoll is level-triggered, so
+ * a layer with more queued is reported again on the next turn, and the
+ * common case (one message waiting) saves the recvmsg() that would only
+ * return EAGAIN.  Every ready layer gets one message per turn. */
+#define BROKER_READ_BURST 1
 #define BROKER_CALL_TIMEOUT  (5ull * 1000000000)    /* routed call deadline */
 #define BROKER_START_TIMEOUT (5ull * 1000000000)    /* spawn to hello */
 #define BROKER_HEARTBEAT     (10ull * 1000000000)   /* default silence before a kill */
