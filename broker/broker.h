@@ -33,13 +33,13 @@
  * a layer with more queued is reported again on the next turn, and the
  * common case (one message waiting) saves the recvmsg() that would only
  * return EAGAIN.  Every ready layer gets one message per turn. */
-#define BROKER_READ_BURST 1
-#define BROKER_CALL_TIMEOUT  (5ull * 1000000000)    /* routed call deadline */
-#define BROKER_START_TIMEOUT (5ull * 1000000000)    /* spawn to hello */
-#define BROKER_HEARTBEAT     (10ull * 1000000000)   /* default silence before a kill */
-#define BROKER_STOP_TIMEOUT  (2ull * 1000000000)    /* SIGTERM to SIGKILL */
-#define BROKER_SUBS_MAX	     256		    /* subscriptions per layer */
-#define BROKER_ERRLINE_MAX   512		    /* bytes of one logged stderr line */
+#define BROKER_READ_BURST    1
+#define BROKER_CALL_TIMEOUT  (5ull * 1000000000)  /* routed call deadline */
+#define BROKER_START_TIMEOUT (5ull * 1000000000)  /* spawn to hello */
+#define BROKER_HEARTBEAT     (10ull * 1000000000) /* default silence before a kill */
+#define BROKER_STOP_TIMEOUT  (2ull * 1000000000)  /* SIGTERM to SIGKILL */
+#define BROKER_SUBS_MAX	     256		  /* subscriptions per layer */
+#define BROKER_ERRLINE_MAX   512		  /* bytes of one logged stderr line */
 
 struct broker;
 struct pending;
@@ -89,7 +89,8 @@ struct broker {
 	uint64_t call_timeout_ns; /* routed call deadline */
 	int root_fd;		  /* "/" as O_PATH, for conduit.open beneath it */
 	bool stopping;
-	bool audit_broken; /* the last audit write failed */
+	bool audit_broken;		 /* the last audit write failed */
+	struct loop_source *audit_timer; /* flushes deferred decision records */
 	int exit_code;
 };
 
@@ -107,6 +108,9 @@ void broker_free(struct broker *b);
  * alarm (stderr, and an alarm record once the log takes writes again) and
  * returns the negative errno so callers can fail closed. */
 int broker_audit(struct broker *b, struct audit_record *rec);
+/* The alarm handling of broker_audit() for r, the result of a write of the
+ * log (also of deferred records); returns r. */
+int broker_audit_result(struct broker *b, int r);
 int broker_audit_simple(struct broker *b, enum audit_event ev, const struct blayer *l,
 			const char *klass, const char *reason);
 void broker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -3,6 +3,14 @@
  * dispatch-decide: every CALL a layer makes is decided by the policy and
  * audited before anything else happens; then the broker serves it
  * (conduit.*) or routes it.
+ *
+ * The record of an allowed call without side effects in the broker
+ * (conduit.ping, a routed call) is deferred: formatted and chained at once,
+ * written with the next record that must reach the log before its reply,
+ * or by a timer DISPATCH_AUDIT_FLUSH_NS later, or when the batch is full.
+ * Denials, rate limits, complain-mode decisions, conduit.open / connect /
+ * listen and every record that is not a decision are written before the
+ * broker acts on them (docs/audit.md, "When records reach the disk").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,9 +22,48 @@
 #include "broker.h"
 #include "dispatch.h"
 
+/* The longest a deferred record waits in memory: what a broker crash can
+ * lose at most, beside AUDIT_BATCH_MAX bytes of records. */
+#define DISPATCH_AUDIT_FLUSH_NS (5 * 1000 * 1000)
+
+static int audit_flush_due(struct loop_source *s, uint64_t now, void *userdata)
+{
+	struct broker *b = userdata;
+
+	(void)s;
+	(void)now;
+	/* A record written at once since took the batch along; and only a
+	 * real write may tell the broker that the log works again. */
+	if (audit_writer_pending(b->audit) > 0)
+		(void)broker_audit_result(b, audit_writer_flush(b->audit));
+	return 0;
+}
+
+/* Defer rec, arming the flush timer for the first record of a batch.
+ * Written at once when the log is failing (so the caller fails closed on
+ * this record) or the timer cannot be had. */
+static int audit_defer(struct broker *b, struct audit_record *rec)
+{
+	int r;
+
+	if (b->audit_broken || !b->audit)
+		return broker_audit(b, rec);
+	if (!rec->policy && b->policy)
+		rec->policy = policy_file_name(b->policy);
+	if (audit_writer_pending(b->audit) == 0) {
+		uint64_t at = loop_now_ns() + DISPATCH_AUDIT_FLUSH_NS;
+		r = b->audit_timer
+			    ? loop_timer_set(b->audit_timer, at)
+			    : loop_add_timer(b->loop, at, audit_flush_due, b, &b->audit_timer);
+		if (r < 0)
+			return broker_audit(b, rec);
+	}
+	return broker_audit_result(b, audit_writer_defer(b->audit, rec));
+}
+
 int dispatch_audit_decision(struct blayer *l, const cdt_msg *m, const struct msg_args *a,
 			    enum audit_verdict v, const char *rule, unsigned line,
-			    const char *reason)
+			    const char *reason, bool defer)
 {
 	struct audit_record rec = {
 		.event = AUDIT_EV_DECISION,
@@ -32,7 +79,15 @@ int dispatch_audit_decision(struct blayer *l, const cdt_msg *m, const struct msg
 		.policy_line = line,
 		.reason = reason,
 	};
-	return broker_audit(l->b, &rec);
+	return defer ? audit_defer(l->b, &rec) : broker_audit(l->b, &rec);
+}
+
+/* Calls whose effect is outside the broker (an fd handed out): their record
+ * is on disk before the fd leaves. */
+static bool privileged(const char *method)
+{
+	return strcmp(method, "conduit.open") == 0 || strcmp(method, "conduit.connect") == 0 ||
+	       strcmp(method, "conduit.listen") == 0;
 }
 
 int dispatch_on_call(struct blayer *l, cdt_msg *m)
@@ -59,7 +114,8 @@ int dispatch_on_call(struct blayer *l, cdt_msg *m)
 	    : d.verdict == POLICY_RATE_LIMITED ? AUDIT_VERDICT_RATE_LIMITED
 	    : d.logonly			       ? AUDIT_VERDICT_COMPLAIN
 					       : AUDIT_VERDICT_DENY;
-	r = dispatch_audit_decision(l, m, &a, v, d.rule_id, d.line, d.reason);
+	r = dispatch_audit_decision(l, m, &a, v, d.rule_id, d.line, d.reason,
+				    v == AUDIT_VERDICT_ALLOW && !privileged(method));
 	/* Complain mode (docs/policy.md section 7): audited as decided, let
 	 * through. */
 	if ((v == AUDIT_VERDICT_DENY || v == AUDIT_VERDICT_RATE_LIMITED) && !d.logonly) {

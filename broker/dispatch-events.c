@@ -58,7 +58,7 @@ int dispatch_on_subscribe(struct blayer *l, cdt_msg *m)
 			sub = &l->pl->subscriptions[i];
 	if (!sub) {
 		(void)dispatch_audit_decision(l, m, &a, AUDIT_VERDICT_DENY, NULL, 0,
-					      "no subscribe for this event");
+					      "no subscribe for this event", false);
 		return 0;
 	}
 	for (size_t k = 0; k < l->nsubs; k++)
@@ -68,7 +68,8 @@ int dispatch_on_subscribe(struct blayer *l, cdt_msg *m)
 		layer_violation(l, "protocol-violation", ev, "too many subscriptions");
 		return 0;
 	}
-	(void)dispatch_audit_decision(l, m, &a, AUDIT_VERDICT_ALLOW, NULL, sub->line, "subscribed");
+	(void)dispatch_audit_decision(l, m, &a, AUDIT_VERDICT_ALLOW, NULL, sub->line, "subscribed",
+				      false);
 	l->subs[l->nsubs++] = sub->event;
 	return 0;
 }

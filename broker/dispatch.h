@@ -26,10 +26,11 @@ int dispatch_args_copy(cdt_msg *dst, const struct msg_args *a);
 
 /* dispatch-decide.c: a CALL from a ready layer. */
 int dispatch_on_call(struct blayer *l, cdt_msg *m);
-/* One decision record for l's call m. */
+/* One decision record for l's call m; defer: it may reach the disk after
+ * the broker acted on it (dispatch-decide.c says when). */
 int dispatch_audit_decision(struct blayer *l, const cdt_msg *m, const struct msg_args *a,
 			    enum audit_verdict v, const char *rule, unsigned line,
-			    const char *reason);
+			    const char *reason, bool defer);
 
 /* dispatch-route.c */
 /* True when l has a call with its own id still pending (a reuse is a

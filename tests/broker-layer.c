@@ -217,12 +217,22 @@ static void ping_echo(const char *label, size_t n, bool as_string)
 
 static void mode_pingecho(void)
 {
+	const char *path = getenv("TEST_OPEN") ? getenv("TEST_OPEN") : "";
+	int fd;
+	cdt_msg *m;
+
 	ping_echo("pe-none", 0, false);
 	ping_echo("pe-64", 64, false);
 	ping_echo("pe-max", 1u << 20, false);
-	ping_echo("pe-over", (1u << 20) + 1, false);
 	ping_echo("pe-string", 0, true);
 	cdt_msg_free(call("pe-plain", "conduit.ping", NULL, NULL));
+	/* Last, so the test can read the log while we wait: an fd handed
+	 * out and a denial are on disk before their reply. */
+	m = call("pe-open", "conduit.open", "path", path);
+	if (cdt_msg_take_fd(m, "fd", &fd) == 0)
+		close(fd);
+	cdt_msg_free(m);
+	ping_echo("pe-over", (1u << 20) + 1, false);
 	fprintf(stderr, "RESULT pe-done\n");
 }
 

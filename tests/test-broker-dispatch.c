@@ -48,10 +48,17 @@ static void test_ping_payload(void **state)
 	struct bk bk;
 
 	(void)state;
+	char path[192];
+
 	bk_init(&bk);
+	bk_write_file(&bk, "data.txt", "x\n");
+	snprintf(path, sizeof(path), "%s/data.txt", bk.dir);
+	setenv("TEST_OPEN", path, 1);
 	bk_write_policy(&bk, "version 1\n"
 			     "layer pe {\n"
-			     "    exec \"@LAYER@\" \"pingecho\"\n" LAYER_HEAD
+			     "    exec \"@LAYER@\" \"pingecho\"\n" LAYER_HEAD "    env TEST_OPEN\n"
+			     "    open \"@DIR@/data.txt\" read\n"
+			     "    allow conduit.open path \"@DIR@/data.txt\"\n"
 			     "    allow conduit.ping payload len 0..1048576\n"
 			     "    deny conduit.ping payload len 1048577..\n"
 			     "    allow conduit.ping\n"
@@ -64,10 +71,19 @@ static void test_ping_payload(void **state)
 	assert_int_equal(bk_log_count(&bk, "RESULT pe-over error conduit.denied"), 1);
 	assert_int_equal(bk_log_count(&bk, "RESULT pe-string empty 0"), 1);
 	assert_int_equal(bk_log_count(&bk, "RESULT pe-plain reply"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT pe-open reply"), 1);
+	/* The layer now waits.  The conduit.open and the denial were written
+	 * before their replies, and the allowed pings deferred before them
+	 * went to disk with them, in order. */
+	bk_read_audit(&bk, false);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "pe", NULL, NULL), 7);
+	assert_int_equal(bk.rec[bk.nrec - 1].event, AUDIT_EV_DECISION);
+	assert_int_equal(bk.rec[bk.nrec - 1].verdict, AUDIT_VERDICT_DENY);
+	assert_string_equal(bk.rec[bk.nrec - 2].method, "conduit.open");
 	stop_clean(&bk);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "pe", "conduit.ping", NULL), 6);
-	assert_string_equal(bk_find(&bk, AUDIT_EV_DECISION, "pe", "conduit.ping", 2)->rule, "pe#1");
-	assert_string_equal(bk_find(&bk, AUDIT_EV_DECISION, "pe", "conduit.ping", 3)->rule, "pe#2");
+	assert_string_equal(bk_find(&bk, AUDIT_EV_DECISION, "pe", "conduit.ping", 2)->rule, "pe#2");
+	assert_string_equal(bk_find(&bk, AUDIT_EV_DECISION, "pe", "conduit.ping", 4)->rule, "pe#4");
 	assert_string_equal(bk_find(&bk, AUDIT_EV_DECISION, "pe", "conduit.ping", 5)->rule, "pe#3");
 	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
 	bk_cleanup(&bk);
