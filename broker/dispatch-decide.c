@@ -48,8 +48,11 @@ static int audit_defer(struct broker *b, struct audit_record *rec)
 
 	if (b->audit_broken || !b->audit)
 		return broker_audit(b, rec);
+	/* As broker_audit() would. */
 	if (!rec->policy && b->policy)
 		rec->policy = policy_file_name(b->policy);
+	if (!rec->policy)
+		rec->policy_line = 0;
 	if (audit_writer_pending(b->audit) == 0) {
 		uint64_t at = loop_now_ns() + DISPATCH_AUDIT_FLUSH_NS;
 		r = b->audit_timer
