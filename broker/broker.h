@@ -82,7 +82,9 @@ struct broker {
 	const char *policy_path;
 	struct blayer **layers; /* stable pointers: loop sources hold them */
 	size_t nlayers;
-	struct pending *pending;    /* routed calls, newest first */
+	struct pending *pending;       /* routed calls, newest first */
+	struct pending *pending_spare; /* finished entries for reuse (dispatch-route.c) */
+	size_t npending_spare;
 	struct listener *listeners; /* conduit.listen sockets, kept (services.c) */
 	uint64_t next_call_id;
 	uint64_t heartbeat_ns;	  /* 0: no heartbeat */

@@ -14,7 +14,11 @@
 #include "broker.h"
 #include "dispatch.h"
 
-#define TIMED_OUT_MAX 256 /* late replies a provider may owe before it is dropped */
+#define TIMED_OUT_MAX	  256 /* late replies a provider may owe before it is dropped */
+/* Finished entries kept, with their disarmed timer, for the next routed
+ * calls: a call then allocates neither.  As many as one caller may have
+ * pending, so a steady caller never allocates. */
+#define PENDING_SPARE_MAX BROKER_PENDING_MAX
 
 /* A routed call: caller's id on one side, the broker's on the other. */
 struct pending {
@@ -27,6 +31,14 @@ struct pending {
 	bool timed_out; /* the caller got conduit.timeout; a late reply is dropped */
 };
 
+static int on_call_timeout(struct loop_source *s, uint64_t now, void *userdata);
+
+static void pending_destroy(struct pending *p)
+{
+	loop_source_free(p->timer);
+	free(p);
+}
+
 static void pending_free(struct broker *b, struct pending *p)
 {
 	for (struct pending **pp = &b->pending; *pp; pp = &(*pp)->next)
@@ -36,8 +48,41 @@ static void pending_free(struct broker *b, struct pending *p)
 		}
 	if (p->caller && !p->timed_out && p->caller->npending > 0)
 		p->caller->npending--;
-	loop_source_free(p->timer);
-	free(p);
+	if (b->npending_spare < PENDING_SPARE_MAX &&
+	    (!p->timer || loop_timer_set(p->timer, LOOP_NO_DEADLINE) == 0)) {
+		p->next = b->pending_spare;
+		b->pending_spare = p;
+		b->npending_spare++;
+		return;
+	}
+	pending_destroy(p);
+}
+
+/* A cleared entry whose timer (kept from an earlier call, or new) is armed
+ * for the call's deadline. */
+static int pending_get(struct broker *b, struct pending **ret_p)
+{
+	uint64_t deadline = loop_now_ns() + b->call_timeout_ns;
+	struct pending *p = b->pending_spare;
+	struct loop_source *timer = NULL;
+	int r;
+
+	if (p) {
+		b->pending_spare = p->next;
+		b->npending_spare--;
+		timer = p->timer;
+	} else if (!(p = malloc(sizeof(*p)))) {
+		return -ENOMEM;
+	}
+	*p = (struct pending){.timer = timer};
+	r = p->timer ? loop_timer_set(p->timer, deadline)
+		     : loop_add_timer(b->loop, deadline, on_call_timeout, p, &p->timer);
+	if (r < 0) {
+		pending_destroy(p);
+		return r;
+	}
+	*ret_p = p;
+	return 0;
 }
 
 static int on_call_timeout(struct loop_source *s, uint64_t now, void *userdata)
@@ -46,8 +91,7 @@ static int on_call_timeout(struct loop_source *s, uint64_t now, void *userdata)
 	size_t late = 0;
 
 	(void)now;
-	loop_source_free(s);
-	p->timer = NULL;
+	(void)s; /* fired, so disarmed: kept for the entry's next call */
 	p->timed_out = true;
 	if (p->caller) {
 		if (p->caller->npending > 0)
@@ -80,8 +124,7 @@ void dispatch_layer_gone(struct blayer *l)
 		} else if (p->caller == l) {
 			/* The callee may still answer: drop that reply quietly. */
 			p->caller = NULL;
-			loop_source_free(p->timer);
-			p->timer = NULL;
+			(void)loop_timer_set(p->timer, LOOP_NO_DEADLINE);
 			p->timed_out = true;
 		}
 	}
@@ -114,8 +157,7 @@ void dispatch_route_call(struct blayer *l, const cdt_msg *m, const struct msg_ar
 		dispatch_send_simple(l, CDT_KIND_ERROR, id, "conduit.busy");
 		return;
 	}
-	p = calloc(1, sizeof(*p));
-	r = p ? 0 : -ENOMEM;
+	r = pending_get(b, &p);
 	if (r >= 0) {
 		p->id = b->next_call_id++;
 		r = cdt_msg_new(CDT_KIND_CALL, p->id, cdt_msg_name(m), &fwd);
@@ -125,15 +167,11 @@ void dispatch_route_call(struct blayer *l, const cdt_msg *m, const struct msg_ar
 	if (r >= 0)
 		r = cdt_msg_add_string(fwd, "_caller", l->name, strlen(l->name));
 	if (r >= 0)
-		r = loop_add_timer(b->loop, loop_now_ns() + b->call_timeout_ns, on_call_timeout, p,
-				   &p->timer);
-	if (r >= 0)
 		r = dispatch_send(callee, fwd);
 	cdt_msg_free(fwd);
 	if (r < 0) {
 		if (p)
-			loop_source_free(p->timer);
-		free(p);
+			pending_destroy(p);
 		dispatch_send_simple(l, CDT_KIND_ERROR, id,
 				     r == -ENOBUFS ? "conduit.busy" : "conduit.unavailable");
 		return;
@@ -189,4 +227,10 @@ void dispatch_fini(struct broker *b)
 {
 	while (b->pending)
 		pending_free(b, b->pending);
+	while (b->pending_spare) {
+		struct pending *p = b->pending_spare;
+		b->pending_spare = p->next;
+		pending_destroy(p);
+	}
+	b->npending_spare = 0;
 }

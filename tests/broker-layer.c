@@ -236,6 +236,24 @@ static void mode_pingecho(void)
 	fprintf(stderr, "RESULT pe-done\n");
 }
 
+/* Routed calls that time out, then more calls: the broker reuses finished
+ * entries and their timers (fired or not) for later calls.  The pauses
+ * only make reuse likely (the late reply freed its entry first); the
+ * outcomes are the same either way. */
+static void mode_reuse(void)
+{
+	const struct timespec pause = {0, 500 * 1000 * 1000};
+
+	for (int i = 0; i < 3; i++)
+		cdt_msg_free(call("fast", "test.echo", "x", "a"));
+	cdt_msg_free(call("slow1", "test.slow", NULL, NULL));
+	nanosleep(&pause, NULL);
+	cdt_msg_free(call("slow2", "test.slow", NULL, NULL));
+	nanosleep(&pause, NULL);
+	cdt_msg_free(call("fast2", "test.echo", "x", "b"));
+	fprintf(stderr, "RESULT reuse-done\n");
+}
+
 /* conduit.listen and conduit.connect: the two fds the broker passes talk to
  * each other. */
 static void mode_resources(void)
@@ -447,6 +465,8 @@ int main(int argc, char **argv)
 		mode_pingopen();
 	else if (strcmp(mode, "pingecho") == 0)
 		mode_pingecho();
+	else if (strcmp(mode, "reuse") == 0)
+		mode_reuse();
 	else if (strcmp(mode, "sigsys") == 0) {
 		struct sysinfo si; /* a system call no profile allows */
 		fprintf(stderr, "RESULT sysinfo %d\n", sysinfo(&si));

@@ -89,10 +89,45 @@ static void test_ping_payload(void **state)
 	bk_cleanup(&bk);
 }
 
+/* A routed call's entry and deadline timer are reused once the call is
+ * done, also after the timer fired: a later call through a reused entry
+ * still times out, and late replies are still recognised and dropped. */
+static void test_pending_reuse(void **state)
+{
+	struct bk bk;
+
+	(void)state;
+	bk_init(&bk);
+	bk.call_timeout_ms = 300;
+	bk_write_policy(&bk,
+			"version 1\n"
+			"layer echo {\n"
+			"    exec \"@LAYER@\" \"provider\" \"test.echo,test.slow\"\n" LAYER_HEAD
+			"    provide test.echo test.slow\n"
+			"}\n"
+			"layer reuse {\n"
+			"    exec \"@LAYER@\" \"reuse\"\n" LAYER_HEAD "    allow test.echo\n"
+			"    allow test.slow\n"
+			"}\n");
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "RESULT reuse-done", 1, WAIT));
+	assert_int_equal(bk_log_count(&bk, "RESULT fast reply"), 3);
+	assert_int_equal(bk_log_count(&bk, "RESULT slow1 error conduit.timeout"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT slow2 error conduit.timeout"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT fast2 reply"), 1);
+	assert_true(bk_wait_log(&bk, "RESULT served test.slow", 2, WAIT));
+	stop_clean(&bk);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "reuse", NULL, NULL), 6);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_ALARM, "echo", NULL, "late-reply"), 2);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
+	bk_cleanup(&bk);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ping_payload),
+		cmocka_unit_test(test_pending_reuse),
 	};
 
 	if (argc < 3) {
