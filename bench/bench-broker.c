@@ -31,7 +31,21 @@
 #define ITER   2000
 #define WARMUP 200
 
-static const size_t sizes[] = {64, 16384};
+#define BIG	 65536 /* above this: fewer calls, and raw datagrams of this size */
+#define BIG_ITER 100
+#define BIG_WARM 4
+
+static const size_t sizes[] = {64, 16384, 1048576};
+
+static int iters_of(size_t size)
+{
+	return size > BIG ? BIG_ITER : ITER;
+}
+
+static int warm_of(size_t size)
+{
+	return size > BIG ? BIG_WARM : WARMUP;
+}
 
 static uint64_t now_ns(void)
 {
@@ -91,7 +105,7 @@ static cdt_msg *rt(cdt_msg *m, uint64_t id)
 
 static void layer_client(void)
 {
-	static uint8_t blob[16384];
+	static uint8_t blob[1048576];
 	static uint64_t t[ITER];
 	const char *methods[] = {"conduit.ping", "bench.echo"};
 	uint64_t id = 1;
@@ -102,7 +116,8 @@ static void layer_client(void)
 			const struct timespec quiet = {0, 200 * 1000 * 1000};
 			fprintf(stderr, "BENCH mark\n");
 			nanosleep(&quiet, NULL);
-			for (int i = -WARMUP; i < ITER; i++) {
+			int n = iters_of(sizes[s]);
+			for (int i = -warm_of(sizes[s]); i < n; i++) {
 				cdt_msg *m, *r;
 				uint64_t t0;
 				if (cdt_msg_new(CDT_KIND_CALL, id, methods[k], &m) < 0 ||
@@ -118,7 +133,7 @@ static void layer_client(void)
 				cdt_msg_free(r);
 			}
 			fprintf(stderr, "BENCH %s %zu %.1f\n", methods[k], sizes[s],
-				median_us(t, ITER));
+				median_us(t, (size_t)n));
 		}
 	fprintf(stderr, "BENCH mark\n");
 	nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
@@ -213,11 +228,35 @@ static void set_cpus(bool pinned)
 		die("sched_setaffinity", -errno);
 }
 
+/* size bytes as datagrams of at most BIG bytes (the default socket buffer
+ * cannot hold one 1 MiB datagram). */
+static int raw_send(int fd, const uint8_t *buf, size_t size)
+{
+	for (size_t off = 0; off < size;) {
+		size_t n = size - off > BIG ? BIG : size - off;
+		if (send(fd, buf + off, n, MSG_NOSIGNAL) != (ssize_t)n)
+			return -1;
+		off += n;
+	}
+	return 0;
+}
+
+static int raw_recv(int fd, uint8_t *buf, size_t size)
+{
+	for (size_t off = 0; off < size;) {
+		ssize_t n = recv(fd, buf + off, BIG, 0);
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
 static double raw_rt(size_t size)
 {
-	static uint8_t buf[16384];
+	static uint8_t buf[1048576 + BIG];
 	static uint64_t t[ITER];
-	int sp[2];
+	int n = iters_of(size), sp[2];
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
@@ -226,25 +265,24 @@ static double raw_rt(size_t size)
 	if (pid < 0)
 		die("fork", -errno);
 	if (pid == 0) {
-		ssize_t n;
+		/* The whole request, then the whole answer. */
 		close(sp[0]);
-		while ((n = recv(sp[1], buf, sizeof(buf), 0)) > 0)
-			if (send(sp[1], buf, (size_t)n, MSG_NOSIGNAL) != n)
+		while (raw_recv(sp[1], buf, size) == 0)
+			if (raw_send(sp[1], buf, size) < 0)
 				_exit(1);
 		_exit(0);
 	}
 	close(sp[1]);
-	for (int i = -WARMUP; i < ITER; i++) {
+	for (int i = -warm_of(size); i < n; i++) {
 		uint64_t t0 = now_ns();
-		if (send(sp[0], buf, size, 0) != (ssize_t)size ||
-		    recv(sp[0], buf, sizeof(buf), 0) != (ssize_t)size)
+		if (raw_send(sp[0], buf, size) < 0 || raw_recv(sp[0], buf, size) < 0)
 			die("raw", -EIO);
 		if (i >= 0)
 			t[i] = now_ns() - t0;
 	}
 	close(sp[0]);
 	waitpid(pid, NULL, 0);
-	return median_us(t, ITER);
+	return median_us(t, (size_t)n);
 }
 
 /* CPU time the broker process (all threads: it has one) has used, in ns. */
@@ -323,7 +361,9 @@ static int broker_run(const char *broker, const char *dir, bool pinned)
 			if (cell + 1 < marks)
 				printf("   broker CPU %.1f us/call",
 				       (double)(cpu[cell + 1] - cpu[cell]) / 1000.0 /
-					       (ITER + WARMUP));
+					       (iters_of(size) + warm_of(size)));
+			if (size > BIG)
+				printf("   %.0f MB/s one way", (double)size / us);
 			printf("\n");
 			cell++;
 		} else {
@@ -441,11 +481,12 @@ int main(int argc, char **argv)
 			  : "    provide bench.echo\n");
 	fclose(f);
 	chmod(path, 0644);
-	printf("conduit-bench-broker: median round trip of one call, %d calls each;\n"
-	       "conduit.ping is answered by the broker (empty reply), bench.echo is routed\n"
-	       "to a layer that returns the bytes; raw = the same bytes both ways over a\n"
-	       "socketpair between two processes\n\n",
-	       ITER);
+	printf("conduit-bench-broker: median round trip of one call, %d calls each (%d at\n"
+	       "1 MiB); conduit.ping is answered by the broker (empty reply), bench.echo is\n"
+	       "routed to a layer that returns the bytes; raw = the same bytes both ways over\n"
+	       "a socketpair between two processes (1 MiB as 64 KiB datagrams, the whole\n"
+	       "request before the answer)\n\n",
+	       ITER, BIG_ITER);
 	for (int pinned = 1; pinned >= 0; pinned--) {
 		set_cpus(pinned);
 		broker_run(argv[1], dir, pinned);
