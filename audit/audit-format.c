@@ -99,6 +99,12 @@ bool utf8_valid(const uint8_t *s, size_t n)
 	size_t i = 0;
 	while (i < n) {
 		uint32_t cp;
+		/* Names, rules and most values are ASCII: skip those bytes
+		 * without decoding them (every record checks several). */
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
 		size_t l = utf8_char(s + i, n - i, &cp);
 		if (l == 0)
 			return false;
@@ -206,10 +212,18 @@ static const char hexdig[] = "0123456789abcdef";
 
 static void out_hex(struct out *o, const uint8_t *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		char t[2] = {hexdig[p[i] >> 4], hexdig[p[i] & 15]};
-		out_mem(o, t, 2);
+	/* One bound check for the whole value (up to AUDIT_VALUE_MAX bytes):
+	 * the per-byte one cost more than the digits. */
+	if (o->over || n > (o->cap - o->len) / 2) {
+		o->over = true;
+		return;
 	}
+	char *d = o->p + o->len;
+	for (size_t i = 0; i < n; i++) {
+		d[2 * i] = hexdig[p[i] >> 4];
+		d[2 * i + 1] = hexdig[p[i] & 15];
+	}
+	o->len += 2 * n;
 }
 
 static void out_u16esc(struct out *o, uint32_t u)

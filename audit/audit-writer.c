@@ -1,10 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Audit log writer.  One record is one write(2) of one complete line from a
- * buffer allocated at open, so the hot path neither allocates nor leaves a
- * half record behind: a failed or short write is cut back to the last good
- * offset and the record is counted as lost, to be reported by an audit-gap
- * record once writing works again.
+ * Audit log writer.  Records are formatted into a buffer allocated at
+ * open and written as whole lines, so the hot path neither allocates nor
+ * leaves a half record behind: a failed or short write is cut back to the
+ * last good offset and its records are counted as lost, to be reported by
+ * an audit-gap record once writing works again.
+ *
+ * audit_writer_append() writes at once (with any deferred records before
+ * it, in the same write(2)); audit_writer_defer() only formats and chains
+ * the record, and audit_writer_flush() writes what was deferred.  The
+ * chain state from before the batch is kept, so a batch that cannot be
+ * written is lost as a whole and the chain goes on from the last record on
+ * disk, exactly as for one record.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +38,12 @@ struct audit_writer {
 	uint8_t prev[AUDIT_HASH_LEN];
 	char *buf;
 	size_t cap;
+	size_t blen;   /* formatted bytes not yet written (the batch) */
+	size_t bcount; /* records in them */
+	uint64_t bseq; /* next_seq and prev before the batch */
+	uint8_t bprev[AUDIT_HASH_LEN];
+	bool bgap;	    /* the batch starts with an audit-gap record */
+	uint64_t bgap_lost; /* the lost count it reports */
 	struct audit_arg args[CDT_ARGS_MAX];
 };
 
@@ -49,12 +62,20 @@ uint64_t audit_writer_next_seq(const struct audit_writer *w)
 	return w->next_seq;
 }
 
+size_t audit_writer_pending(const struct audit_writer *w)
+{
+	return w->bcount;
+}
+
 void audit_writer_free(struct audit_writer *w)
 {
 	if (!w)
 		return;
-	if (w->fd >= 0)
+	/* Best effort: a caller that needs to know flushes first. */
+	if (w->fd >= 0) {
+		(void)audit_writer_flush(w);
 		close(w->fd);
+	}
 	free(w->buf);
 	free(w);
 }
@@ -111,24 +132,51 @@ static int writer_emit(struct audit_writer *w, const struct audit_record *in, co
 		rec.nargs = in->ncall_args;
 		rec.has_args = true;
 	}
+	/* Behind the batch; w->cap leaves room for one whole record (and a
+	 * prefix) while the batch is under AUDIT_BATCH_MAX. */
+	char *at = w->buf + w->blen;
 	size_t off = 0;
 	if (prefix) {
 		off = strlen(prefix);
-		memcpy(w->buf, prefix, off);
+		memcpy(at, prefix, off);
 	}
-	long n = audit_format(&rec, w->buf + off, w->cap - off);
+	long n = audit_format(&rec, at + off, w->cap - w->blen - off);
 	if (n < 0)
 		return (int)n;
-	int r = writer_put(w, w->buf, off + (size_t)n);
-	if (r < 0)
-		return r;
-	crypto_generichash(w->prev, AUDIT_HASH_LEN, (const unsigned char *)w->buf + off, (size_t)n,
+	if (w->bcount == 0) {
+		w->bseq = w->next_seq;
+		memcpy(w->bprev, w->prev, AUDIT_HASH_LEN);
+	}
+	crypto_generichash(w->prev, AUDIT_HASH_LEN, (const unsigned char *)at + off, (size_t)n,
 			   NULL, 0);
 	w->next_seq++;
+	w->blen += off + (size_t)n;
+	w->bcount++;
 	return 0;
 }
 
-int audit_writer_append(struct audit_writer *w, const struct audit_record *rec)
+int audit_writer_flush(struct audit_writer *w)
+{
+	if (w->bcount == 0)
+		return 0;
+	int r = writer_put(w, w->buf, w->blen);
+	if (r < 0) {
+		/* Nothing of the batch stays in the file: its records are
+		 * lost and the chain resumes from the last one on disk. */
+		w->lost += w->bgap_lost + w->bcount - (w->bgap ? 1 : 0);
+		w->next_seq = w->bseq;
+		memcpy(w->prev, w->bprev, AUDIT_HASH_LEN);
+	}
+	w->blen = 0;
+	w->bcount = 0;
+	w->bgap_lost = 0;
+	w->bgap = false;
+	return r;
+}
+
+/* Format rec into the batch, behind an audit-gap record when records were
+ * lost; flush when sync or when the batch is full. */
+static int writer_add(struct audit_writer *w, const struct audit_record *rec, bool sync)
 {
 	int r;
 	if (w->dirty) {
@@ -150,12 +198,41 @@ int audit_writer_append(struct audit_writer *w, const struct audit_record *rec)
 			w->lost++;
 			return r;
 		}
+		/* The batch now carries the count; a failed flush gives it
+		 * back. */
+		w->bgap_lost = w->lost;
+		w->bgap = true;
 		w->lost = 0;
+		sync = true;
 	}
 	r = writer_emit(w, rec, NULL);
-	if (r < 0 && r != -EINVAL && r != -E2BIG)
+	if (r < 0 && r != -EINVAL && r != -E2BIG) {
 		w->lost++;
+		return r;
+	}
+	if (r == 0 && (sync || w->blen >= AUDIT_BATCH_MAX))
+		return audit_writer_flush(w);
 	return r;
+}
+
+int audit_writer_append(struct audit_writer *w, const struct audit_record *rec)
+{
+	int r = writer_add(w, rec, true);
+	/* A record the schema refuses is not written, but what was deferred
+	 * before it still is: append returns with everything on disk. */
+	if (r == -EINVAL || r == -E2BIG)
+		(void)audit_writer_flush(w);
+	return r;
+}
+
+int audit_writer_defer(struct audit_writer *w, const struct audit_record *rec)
+{
+	/* After a failed write every record is written at once again, so
+	 * that callers failing closed learn of the failure on the record
+	 * that failed. */
+	if (w->dirty || w->lost)
+		return audit_writer_append(w, rec);
+	return writer_add(w, rec, false);
 }
 
 static ssize_t pread_all(int fd, char *buf, size_t n, off_t off)
@@ -255,7 +332,7 @@ static int writer_resume(struct audit_writer *w, int rfd, off_t size)
 		};
 		crypto_generichash(gap.torn_hash, AUDIT_HASH_LEN, (const unsigned char *)tail + end,
 				   torn, NULL, 0);
-		if ((r = writer_emit(w, &gap, "\n")) < 0)
+		if ((r = writer_emit(w, &gap, "\n")) < 0 || (r = audit_writer_flush(w)) < 0)
 			goto out;
 		w->torn = torn;
 	}
@@ -274,7 +351,9 @@ static int writer_new(int fd, int rfd, struct audit_writer **ret_w)
 		goto out;
 	w->fd = fd;
 	fd = -1;
-	w->cap = AUDIT_LINE_MAX + 2; /* a record, and a newline ending a torn line */
+	/* The batch, then room for one whole record and a newline ending a
+	 * torn line. */
+	w->cap = AUDIT_BATCH_MAX + AUDIT_LINE_MAX + 2;
 	if (!(w->buf = malloc(w->cap)))
 		goto out;
 	if (fstat(w->fd, &st) < 0) {
@@ -348,6 +427,9 @@ int audit_writer_rotate(struct audit_writer *w, const char *path)
 {
 	/* A new, empty file: the chain and sequence go on in it, so the
 	 * verifier given the files in order sees one log. */
+	/* Deferred records belong to the old file; if they cannot be
+	 * written they are lost and reported in the new one. */
+	(void)audit_writer_flush(w);
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;

@@ -141,6 +141,10 @@ int audit_parse_line(const char *line, size_t len, struct audit_scratch *scratch
 
 struct audit_writer;
 
+/* Deferred records are written once this many bytes wait (a few dozen
+ * decision records). */
+#define AUDIT_BATCH_MAX 16384
+
 /* Open (creating 0600, never following a symlink) and continue the log at
  * path.  A torn last line (crash mid-write) is closed with a newline and an
  * audit-gap record naming its length and hash; audit_writer_torn() tells.
@@ -159,6 +163,19 @@ void audit_writer_free(struct audit_writer *w);
  * returned; the next successful append is preceded by an audit-gap record
  * with the count.  -EINVAL for a record breaking the schema (not lost). */
 int audit_writer_append(struct audit_writer *w, const struct audit_record *rec);
+/* Format and chain one record but write it later: with the next
+ * audit_writer_append() or audit_writer_flush() (in the same write(2) as
+ * the records around it), or at once when AUDIT_BATCH_MAX bytes are
+ * waiting.  0 when deferred (nothing is on disk yet), else as
+ * audit_writer_append().  After a failed write (records lost, not yet
+ * reported) it writes at once, so the caller sees the failure. */
+int audit_writer_defer(struct audit_writer *w, const struct audit_record *rec);
+/* Write the deferred records as one write(2).  On failure all of them are
+ * lost (counted, reported by the next audit-gap record) and the chain
+ * resumes from the last record on disk.  0 or -errno. */
+int audit_writer_flush(struct audit_writer *w);
+/* Records deferred and not yet written. */
+size_t audit_writer_pending(const struct audit_writer *w);
 /* Continue the log in a new file at path (created 0600, must not exist):
  * sequence and chain go on, so the files verified in order are one log.
  * A record lost before the switch is reported in the new file.  -errno. */

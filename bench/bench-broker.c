@@ -31,7 +31,21 @@
 #define ITER   2000
 #define WARMUP 200
 
-static const size_t sizes[] = {64, 16384};
+#define BIG	 65536 /* above this: fewer calls, and raw datagrams of this size */
+#define BIG_ITER 100
+#define BIG_WARM 4
+
+static const size_t sizes[] = {64, 16384, 1048576};
+
+static int iters_of(size_t size)
+{
+	return size > BIG ? BIG_ITER : ITER;
+}
+
+static int warm_of(size_t size)
+{
+	return size > BIG ? BIG_WARM : WARMUP;
+}
 
 static uint64_t now_ns(void)
 {
@@ -91,14 +105,19 @@ static cdt_msg *rt(cdt_msg *m, uint64_t id)
 
 static void layer_client(void)
 {
-	static uint8_t blob[16384];
+	static uint8_t blob[1048576];
 	static uint64_t t[ITER];
 	const char *methods[] = {"conduit.ping", "bench.echo"};
 	uint64_t id = 1;
 
 	for (size_t k = 0; k < 2; k++)
 		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-			for (int i = -WARMUP; i < ITER; i++) {
+			/* Quiet while the driver reads the broker's CPU time. */
+			const struct timespec quiet = {0, 200 * 1000 * 1000};
+			fprintf(stderr, "BENCH mark\n");
+			nanosleep(&quiet, NULL);
+			int n = iters_of(sizes[s]);
+			for (int i = -warm_of(sizes[s]); i < n; i++) {
 				cdt_msg *m, *r;
 				uint64_t t0;
 				if (cdt_msg_new(CDT_KIND_CALL, id, methods[k], &m) < 0 ||
@@ -114,8 +133,10 @@ static void layer_client(void)
 				cdt_msg_free(r);
 			}
 			fprintf(stderr, "BENCH %s %zu %.1f\n", methods[k], sizes[s],
-				median_us(t, ITER));
+				median_us(t, (size_t)n));
 		}
+	fprintf(stderr, "BENCH mark\n");
+	nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
 	fprintf(stderr, "BENCH done\n");
 }
 
@@ -207,11 +228,35 @@ static void set_cpus(bool pinned)
 		die("sched_setaffinity", -errno);
 }
 
+/* size bytes as datagrams of at most BIG bytes (the default socket buffer
+ * cannot hold one 1 MiB datagram). */
+static int raw_send(int fd, const uint8_t *buf, size_t size)
+{
+	for (size_t off = 0; off < size;) {
+		size_t n = size - off > BIG ? BIG : size - off;
+		if (send(fd, buf + off, n, MSG_NOSIGNAL) != (ssize_t)n)
+			return -1;
+		off += n;
+	}
+	return 0;
+}
+
+static int raw_recv(int fd, uint8_t *buf, size_t size)
+{
+	for (size_t off = 0; off < size;) {
+		ssize_t n = recv(fd, buf + off, BIG, 0);
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
 static double raw_rt(size_t size)
 {
-	static uint8_t buf[16384];
+	static uint8_t buf[1048576 + BIG];
 	static uint64_t t[ITER];
-	int sp[2];
+	int n = iters_of(size), sp[2];
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
@@ -220,30 +265,48 @@ static double raw_rt(size_t size)
 	if (pid < 0)
 		die("fork", -errno);
 	if (pid == 0) {
-		ssize_t n;
+		/* The whole request, then the whole answer. */
 		close(sp[0]);
-		while ((n = recv(sp[1], buf, sizeof(buf), 0)) > 0)
-			if (send(sp[1], buf, (size_t)n, MSG_NOSIGNAL) != n)
+		while (raw_recv(sp[1], buf, size) == 0)
+			if (raw_send(sp[1], buf, size) < 0)
 				_exit(1);
 		_exit(0);
 	}
 	close(sp[1]);
-	for (int i = -WARMUP; i < ITER; i++) {
+	for (int i = -warm_of(size); i < n; i++) {
 		uint64_t t0 = now_ns();
-		if (send(sp[0], buf, size, 0) != (ssize_t)size ||
-		    recv(sp[0], buf, sizeof(buf), 0) != (ssize_t)size)
+		if (raw_send(sp[0], buf, size) < 0 || raw_recv(sp[0], buf, size) < 0)
 			die("raw", -EIO);
 		if (i >= 0)
 			t[i] = now_ns() - t0;
 	}
 	close(sp[0]);
 	waitpid(pid, NULL, 0);
-	return median_us(t, ITER);
+	return median_us(t, (size_t)n);
+}
+
+/* CPU time the broker process (all threads: it has one) has used, in ns. */
+static uint64_t cpu_ns(pid_t pid)
+{
+	char path[64];
+	unsigned long long ns = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%llu", &ns) != 1)
+			ns = 0;
+		fclose(f);
+	}
+	return ns;
 }
 
 static int broker_run(const char *broker, const char *dir, bool pinned)
 {
 	char policy[256], log[256], audit[256], line[256];
+	uint64_t cpu[8];
+	size_t marks = 0;
 	int waited;
 	pid_t pid;
 	FILE *f;
@@ -261,13 +324,20 @@ static int broker_run(const char *broker, const char *dir, bool pinned)
 		execl(broker, broker, "--policy", policy, "--audit", audit, (char *)NULL);
 		_exit(127);
 	}
-	for (waited = 0; waited < 120000; waited += 50) {
+	for (waited = 0; waited < 120000; waited += 20) {
 		bool done = false;
-		struct timespec tick = {0, 50 * 1000 * 1000};
+		size_t seen = 0;
+		struct timespec tick = {0, 20 * 1000 * 1000};
 		f = fopen(log, "r");
-		while (f && fgets(line, sizeof(line), f))
+		while (f && fgets(line, sizeof(line), f)) {
 			done |= strstr(line, "BENCH done") || strstr(line, "BENCH fatal") ||
 				strstr(line, "killed by") || strstr(line, "exited with");
+			seen += strstr(line, "BENCH mark") != NULL;
+		}
+		/* The client is quiet for 200 ms after a mark: the broker's
+		 * CPU time between two marks is the cell's. */
+		while (marks < seen && marks < sizeof(cpu) / sizeof(cpu[0]))
+			cpu[marks++] = cpu_ns(pid);
 		if (f)
 			fclose(f);
 		if (done)
@@ -277,18 +347,28 @@ static int broker_run(const char *broker, const char *dir, bool pinned)
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 	f = fopen(log, "r");
-	while (f && fgets(line, sizeof(line), f)) {
+	for (size_t cell = 0; f && fgets(line, sizeof(line), f);) {
 		char method[32];
 		size_t size;
-		double us;
+		double us, raw;
 		char *b = strstr(line, "BENCH ");
-		if (!b)
+		if (!b || strstr(b, "BENCH mark"))
 			continue;
-		if (sscanf(b, "BENCH %31s %zu %lf", method, &size, &us) == 3)
-			printf("%-8s %-14s %6zu B %10.1f us   (raw socketpair %.1f us)\n",
-			       pinned ? "pinned" : "free", method, size, us, raw_rt(size));
-		else
+		if (sscanf(b, "BENCH %31s %zu %lf", method, &size, &us) == 3) {
+			raw = raw_rt(size);
+			printf("%-8s %-14s %6zu B %8.1f us = %4.2fx raw (%.1f us)",
+			       pinned ? "pinned" : "free", method, size, us, us / raw, raw);
+			if (cell + 1 < marks)
+				printf("   broker CPU %.1f us/call",
+				       (double)(cpu[cell + 1] - cpu[cell]) / 1000.0 /
+					       (iters_of(size) + warm_of(size)));
+			if (size > BIG)
+				printf("   %.0f MB/s one way", (double)size / us);
+			printf("\n");
+			cell++;
+		} else {
 			printf("%s", b);
+		}
 	}
 	rewind(f);
 	while (f && fgets(line, sizeof(line), f)) {
@@ -401,11 +481,12 @@ int main(int argc, char **argv)
 			  : "    provide bench.echo\n");
 	fclose(f);
 	chmod(path, 0644);
-	printf("conduit-bench-broker: median round trip of one call, %d calls each;\n"
-	       "conduit.ping is answered by the broker (empty reply), bench.echo is routed\n"
-	       "to a layer that returns the bytes; raw = the same bytes both ways over a\n"
-	       "socketpair between two processes\n\n",
-	       ITER);
+	printf("conduit-bench-broker: median round trip of one call, %d calls each (%d at\n"
+	       "1 MiB); conduit.ping is answered by the broker (empty reply), bench.echo is\n"
+	       "routed to a layer that returns the bytes; raw = the same bytes both ways over\n"
+	       "a socketpair between two processes (1 MiB as 64 KiB datagrams, the whole\n"
+	       "request before the answer)\n\n",
+	       ITER, BIG_ITER);
 	for (int pinned = 1; pinned >= 0; pinned--) {
 		set_cpus(pinned);
 		broker_run(argv[1], dir, pinned);

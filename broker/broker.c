@@ -28,15 +28,17 @@ void broker_log(const char *fmt, ...)
 
 int broker_audit(struct broker *b, struct audit_record *rec)
 {
-	int r;
-
 	if (!b->audit)
 		return -EBADF;
 	if (!rec->policy && b->policy)
 		rec->policy = policy_file_name(b->policy);
 	if (!rec->policy)
 		rec->policy_line = 0;
-	r = audit_writer_append(b->audit, rec);
+	return broker_audit_result(b, audit_writer_append(b->audit, rec));
+}
+
+int broker_audit_result(struct broker *b, int r)
+{
 	if (r < 0) {
 		/* The writer cut the file back and counts the record as lost; the
 		 * next good append is preceded by an audit-gap record.  Callers

@@ -29,14 +29,18 @@
 #define BROKER_PENDING_MAX   64			    /* routed calls a layer may have waiting */
 #define BROKER_QUEUE_CAP     (CDT_MSG_MAX + 65536u) /* bytes queued towards one layer */
 #define BROKER_FDS_IN_FLIGHT 16			    /* fds queued towards one layer */
-#define BROKER_READ_BURST    16			    /* messages read per layer per loop turn */
-#define BROKER_CALL_TIMEOUT  (5ull * 1000000000)    /* routed call deadline */
-#define BROKER_START_TIMEOUT (5ull * 1000000000)    /* spawn to hello */
-#define BROKER_HEARTBEAT     (10ull * 1000000000)   /* default silence before a kill */
-#define BROKER_STOP_TIMEOUT  (2ull * 1000000000)    /* stop to SIGKILL */
-#define BROKER_STOP_GRACE    (500ull * 1000000)     /* FIN to SIGTERM */
-#define BROKER_SUBS_MAX	     256		    /* subscriptions per layer */
-#define BROKER_ERRLINE_MAX   512		    /* bytes of one logged stderr line */
+/* Messages read per layer per loop turn.  One: epoll is level-triggered, so
+ * a layer with more queued is reported again on the next turn, and the
+ * common case (one message waiting) saves the recvmsg() that would only
+ * return EAGAIN.  Every ready layer gets one message per turn. */
+#define BROKER_READ_BURST    1
+#define BROKER_CALL_TIMEOUT  (5ull * 1000000000)  /* routed call deadline */
+#define BROKER_START_TIMEOUT (5ull * 1000000000)  /* spawn to hello */
+#define BROKER_HEARTBEAT     (10ull * 1000000000) /* default silence before a kill */
+#define BROKER_STOP_TIMEOUT  (2ull * 1000000000)  /* stop to SIGKILL */
+#define BROKER_STOP_GRACE    (500ull * 1000000)   /* FIN to SIGTERM */
+#define BROKER_SUBS_MAX	     256		  /* subscriptions per layer */
+#define BROKER_ERRLINE_MAX   512		  /* bytes of one logged stderr line */
 
 struct broker;
 struct pending;
@@ -89,14 +93,17 @@ struct broker {
 	const char *policy_path;
 	struct blayer **layers; /* stable pointers: loop sources hold them */
 	size_t nlayers;
-	struct pending *pending;    /* routed calls, newest first */
+	struct pending *pending;       /* routed calls, newest first */
+	struct pending *pending_spare; /* finished entries for reuse (dispatch-route.c) */
+	size_t npending_spare;
 	struct listener *listeners; /* conduit.listen sockets, kept (services.c) */
 	uint64_t next_call_id;
 	uint64_t heartbeat_ns;	  /* 0: no heartbeat */
 	uint64_t call_timeout_ns; /* routed call deadline */
 	int root_fd;		  /* "/" as O_PATH, for conduit.open beneath it */
 	bool stopping;
-	bool audit_broken; /* the last audit write failed */
+	bool audit_broken;		 /* the last audit write failed */
+	struct loop_source *audit_timer; /* flushes deferred decision records */
 	int exit_code;
 };
 
@@ -114,6 +121,9 @@ void broker_free(struct broker *b);
  * alarm (stderr, and an alarm record once the log takes writes again) and
  * returns the negative errno so callers can fail closed. */
 int broker_audit(struct broker *b, struct audit_record *rec);
+/* The alarm handling of broker_audit() for r, the result of a write of the
+ * log (also of deferred records); returns r. */
+int broker_audit_result(struct broker *b, int r);
 int broker_audit_simple(struct broker *b, enum audit_event ev, const struct blayer *l,
 			const char *klass, const char *reason);
 void broker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

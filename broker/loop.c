@@ -265,6 +265,10 @@ int loop_io_set_events(struct loop_source *s, uint32_t events)
 
 	if (!s || s->dead || s->type != SOURCE_IO)
 		return -EINVAL;
+	/* Callers re-state their interest after every message; most of the
+	 * time nothing changed and the system call is saved. */
+	if (events == s->events)
+		return 0;
 	ev.data.ptr = s;
 	if (epoll_ctl(s->loop->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0)
 		return -errno;

@@ -297,6 +297,7 @@ int chan_recv(cdt_chan *chan, cdt_msg **ret_msg, bool block)
 		return chan->err;
 	if (chan->rx_fin)
 		return -CDT_E_CLOSED;
+	chan->sent_last = false;
 	if (!chan->rxbuf) {
 		chan->rxbuf = malloc(FRAME_MAX);
 		if (!chan->rxbuf)

@@ -84,6 +84,14 @@ int cdt_chan_recv_wait(cdt_chan *chan, cdt_msg **ret_msg, int timeout_ms)
 		if (r != -EAGAIN)
 			return r;
 	}
+	/* Right after a request the answer is rarely there yet (a peer on
+	 * another CPU has not even woken up): wait first, and save the
+	 * recvmsg() that would only say EAGAIN. */
+	if (chan->sent_last && !chan->qhead && !chan->reasm) {
+		r = chan_poll(chan, POLLIN, deadline);
+		if (r < 0)
+			return r;
+	}
 	while ((r = cdt_chan_recv(chan, ret_msg)) == -EAGAIN) {
 		/* Keep our own frames moving so two blocking peers cannot
 		 * wait on each other's full sockets. */

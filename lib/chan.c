@@ -428,6 +428,7 @@ int cdt_chan_send(cdt_chan *chan, const cdt_msg *msg)
 	r = chan_push(chan, buf, wlen, frames > 1, fds, nfds, ctr0);
 	/* chan_push() took the allocation (queued or freed); txbuf stays. */
 	buf = NULL;
+	chan->sent_last = r == 0 && !chan->qhead;
 out:
 	if (buf && buf != chan->txbuf) {
 		/* Failed before sealing: plaintext is still in there. */

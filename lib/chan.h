@@ -28,6 +28,7 @@ struct cdt_chan {
 	int err;	/* sticky: once set, every call returns it */
 	bool tx_closed; /* our FIN is queued or sent */
 	bool rx_fin;	/* the peer's FIN arrived */
+	bool sent_last; /* the last call sent a message whole; no receive since */
 	struct aead_key *tx;
 	struct aead_key *rx;
 	uint64_t tx_ctr;

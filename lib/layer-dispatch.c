@@ -282,7 +282,10 @@ static int dispatch_wait_step(cdt_layer *layer, int64_t deadline)
 			return -ETIMEDOUT;
 		timeout = left > 0x7fffffff ? 0x7fffffff : (int)left;
 	}
-	r = cdt_chan_recv(layer->chan, &msg);
+	/* Right after our call went out its answer is rarely there yet:
+	 * poll first and save the recvmsg() that would say EAGAIN. */
+	r = layer->chan->sent_last && !layer->chan->reasm ? -EAGAIN
+							  : cdt_chan_recv(layer->chan, &msg);
 	if (r == 0)
 		return dispatch_one(layer, msg, true);
 	if (r != -EAGAIN)
@@ -297,6 +300,8 @@ static int dispatch_wait_step(cdt_layer *layer, int64_t deadline)
 		.events = POLLIN | (cdt_chan_want_write(layer->chan) ? POLLOUT : 0),
 	};
 	r = poll(&pfd, 1, timeout);
+	/* Waited once: from now on read first. */
+	layer->chan->sent_last = false;
 	if (r < 0 && errno != EINTR)
 		return -errno;
 	return 0;

@@ -221,13 +221,41 @@ static void ping_echo(const char *label, size_t n, bool as_string)
 
 static void mode_pingecho(void)
 {
+	const char *path = getenv("TEST_OPEN") ? getenv("TEST_OPEN") : "";
+	int fd;
+	cdt_msg *m;
+
 	ping_echo("pe-none", 0, false);
 	ping_echo("pe-64", 64, false);
 	ping_echo("pe-max", 1u << 20, false);
-	ping_echo("pe-over", (1u << 20) + 1, false);
 	ping_echo("pe-string", 0, true);
 	cdt_msg_free(call("pe-plain", "conduit.ping", NULL, NULL));
+	/* Last, so the test can read the log while we wait: an fd handed
+	 * out and a denial are on disk before their reply. */
+	m = call("pe-open", "conduit.open", "path", path);
+	if (cdt_msg_take_fd(m, "fd", &fd) == 0)
+		close(fd);
+	cdt_msg_free(m);
+	ping_echo("pe-over", (1u << 20) + 1, false);
 	fprintf(stderr, "RESULT pe-done\n");
+}
+
+/* Routed calls that time out, then more calls: the broker reuses finished
+ * entries and their timers (fired or not) for later calls.  The pauses
+ * only make reuse likely (the late reply freed its entry first); the
+ * outcomes are the same either way. */
+static void mode_reuse(void)
+{
+	const struct timespec pause = {0, 500 * 1000 * 1000};
+
+	for (int i = 0; i < 3; i++)
+		cdt_msg_free(call("fast", "test.echo", "x", "a"));
+	cdt_msg_free(call("slow1", "test.slow", NULL, NULL));
+	nanosleep(&pause, NULL);
+	cdt_msg_free(call("slow2", "test.slow", NULL, NULL));
+	nanosleep(&pause, NULL);
+	cdt_msg_free(call("fast2", "test.echo", "x", "b"));
+	fprintf(stderr, "RESULT reuse-done\n");
 }
 
 /* conduit.listen and conduit.connect: the two fds the broker passes talk to
@@ -593,6 +621,8 @@ int main(int argc, char **argv)
 	else if (strcmp(mode, "finstay") == 0 || strcmp(mode, "eofstay") == 0 ||
 		 strcmp(mode, "finexit") == 0)
 		mode_chan_end(mode);
+	else if (strcmp(mode, "reuse") == 0)
+		mode_reuse();
 	else if (strcmp(mode, "sigsys") == 0) {
 		struct sysinfo si; /* a system call no profile allows */
 		fprintf(stderr, "RESULT sysinfo %d\n", sysinfo(&si));

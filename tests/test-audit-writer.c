@@ -401,6 +401,137 @@ static void test_rotation(void **state)
 	assert_true(res.file == 1 && res.line == 1);
 }
 
+static size_t verified_records(const char *p)
+{
+	struct tally t = {0};
+	struct audit_verify_result res;
+	assert_int_equal(verify(p, false, &t, &res), AUDIT_OK);
+	return (size_t)t.records;
+}
+
+/* Deferred records reach the file only with a flush, an append, or a full
+ * batch, in order and chained as if appended one by one. */
+static void test_defer(void **state)
+{
+	(void)state;
+	char p[160];
+	struct audit_writer *w;
+	path_of(p, sizeof(p), "defer.log");
+	assert_int_equal(audit_writer_open(p, &w), 0);
+	struct audit_record start = {.event = AUDIT_EV_START};
+	assert_int_equal(audit_writer_append(w, &start), 0);
+	assert_int_equal(audit_writer_flush(w), 0); /* nothing waiting */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(audit_writer_defer(w, &decision), 0);
+	assert_int_equal(audit_writer_pending(w), 3);
+	assert_true(audit_writer_next_seq(w) == 5);
+	assert_int_equal(verified_records(p), 1);
+	assert_int_equal(audit_writer_flush(w), 0);
+	assert_int_equal(audit_writer_pending(w), 0);
+	assert_int_equal(verified_records(p), 4);
+
+	/* An append takes the deferred records along, before its own. */
+	assert_int_equal(audit_writer_defer(w, &decision), 0);
+	assert_int_equal(audit_writer_append(w, &decision), 0);
+	assert_int_equal(audit_writer_pending(w), 0);
+	assert_int_equal(verified_records(p), 6);
+
+	/* A full batch writes itself: it never holds much more than
+	 * AUDIT_BATCH_MAX bytes. */
+	size_t most = 0;
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(audit_writer_defer(w, &decision), 0);
+		if (audit_writer_pending(w) > most)
+			most = audit_writer_pending(w);
+	}
+	assert_true(most > 1 && most < 1000);
+	assert_true(verified_records(p) >= 1006 - most);
+	/* A schema error is not written, what waited before it is. */
+	struct audit_record bad = decision;
+	bad.ncall_args = CDT_ARGS_MAX + 1;
+	assert_int_equal(audit_writer_append(w, &bad), -EINVAL);
+	assert_int_equal(audit_writer_pending(w), 0);
+	assert_int_equal(verified_records(p), 1006);
+	/* Freeing the writer writes what is left. */
+	assert_int_equal(audit_writer_defer(w, &decision), 0);
+	struct audit_record stop = {.event = AUDIT_EV_STOP};
+	assert_int_equal(audit_writer_defer(w, &stop), 0);
+	audit_writer_free(w);
+	struct tally t = {0};
+	struct audit_verify_result res;
+	assert_int_equal(verify(p, true, &t, &res), AUDIT_OK);
+	assert_true(t.records == 1008 && t.gaps == 0);
+}
+
+/* A batch that cannot be written is lost whole: counted, the chain goes on
+ * from the last record on disk, the next records are written at once (so
+ * a caller learns of the failure), and the gap record reports them all. */
+static void test_defer_disk_full(void **state)
+{
+	(void)state;
+	char mnt[128], p[160], filler[160];
+	path_of(mnt, sizeof(mnt), "small2");
+	assert_int_equal(mkdir(mnt, 0700), 0);
+	if (mount("conduit-audit-test", mnt, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "size=64k,mode=0700") < 0) {
+		fail_msg("mount tmpfs: %s (this test needs root)", strerror(errno));
+	}
+	snprintf(p, sizeof(p), "%s/audit.log", mnt);
+	snprintf(filler, sizeof(filler), "%s/filler", mnt);
+	int ffd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(ffd >= 0);
+	static char chunk[4096];
+	memset(chunk, 'f', sizeof(chunk));
+	/* 4 KiB left: less than one full batch. */
+	for (int i = 0; i < 15; i++)
+		assert_int_equal(write(ffd, chunk, sizeof(chunk)), (ssize_t)sizeof(chunk));
+	close(ffd);
+
+	struct audit_writer *w;
+	assert_int_equal(audit_writer_open(p, &w), 0);
+	struct audit_record start = {.event = AUDIT_EV_START};
+	assert_int_equal(audit_writer_append(w, &start), 0);
+	uint64_t seq0 = audit_writer_next_seq(w);
+	int r = 0;
+	size_t batch = 0;
+	for (int i = 0; i < 1000 && r == 0; i++) {
+		r = audit_writer_defer(w, &decision);
+		batch = r == 0 ? audit_writer_pending(w) : batch + 1;
+	}
+	assert_int_equal(r, -ENOSPC);
+	assert_true(batch > 1);
+	assert_true(audit_writer_lost(w) == batch);
+	assert_int_equal(audit_writer_pending(w), 0);
+	assert_true(audit_writer_next_seq(w) == seq0);
+	assert_int_equal(verified_records(p), 1);
+	/* Failing: the next record is written at once, never deferred (the
+	 * page the log already has may still hold it and the gap record). */
+	uint64_t lost = batch;
+	r = audit_writer_defer(w, &decision);
+	assert_int_equal(audit_writer_pending(w), 0);
+	if (r < 0) {
+		assert_int_equal(r, -ENOSPC);
+		lost++;
+		assert_true(audit_writer_lost(w) == lost);
+		assert_int_equal(unlink(filler), 0);
+		assert_int_equal(audit_writer_defer(w, &decision), 0);
+	} else {
+		assert_int_equal(unlink(filler), 0);
+	}
+	assert_int_equal(audit_writer_pending(w), 0);
+	assert_true(audit_writer_lost(w) == 0);
+	assert_true(audit_writer_next_seq(w) == seq0 + 2);
+	struct audit_record stop = {.event = AUDIT_EV_STOP};
+	assert_int_equal(audit_writer_append(w, &stop), 0);
+	audit_writer_free(w);
+	struct tally t = {0};
+	struct audit_verify_result res;
+	assert_int_equal(verify(p, true, &t, &res), AUDIT_OK);
+	assert_true(t.gaps == 1 && t.lost == lost && res.lost == lost);
+	assert_true(t.records == 4);
+	assert_int_equal(umount2(mnt, MNT_DETACH), 0);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -409,6 +540,7 @@ int main(void)
 		cmocka_unit_test(test_continue),  cmocka_unit_test(test_nofollow),
 		cmocka_unit_test(test_torn_tail), cmocka_unit_test(test_dev_full),
 		cmocka_unit_test(test_disk_full), cmocka_unit_test(test_rotation),
+		cmocka_unit_test(test_defer),	  cmocka_unit_test(test_defer_disk_full),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -116,8 +116,15 @@ static void test_io_set_events(void **state)
 	assert_int_equal(loop_run_once(l, 0), 1);
 	assert_true(seen & EPOLLOUT);
 	assert_false(seen & EPOLLIN);
+	/* Re-stating the same interest (no system call) keeps it. */
+	assert_int_equal(loop_io_set_events(src, EPOLLIN | EPOLLOUT), 0);
+	seen = 0;
+	assert_int_equal(loop_run_once(l, 0), 1);
+	assert_true(seen & EPOLLOUT);
 	/* The peer hangs up: EPOLLHUP/EPOLLRDHUP-style wake-up with EPOLLIN. */
 	assert_int_equal(loop_io_set_events(src, EPOLLIN), 0);
+	assert_int_equal(loop_io_set_events(src, EPOLLIN), 0);
+	assert_int_equal(loop_run_once(l, 0), 0); /* not writable-interested any more */
 	seen = 0;
 	close(sv[1]);
 	assert_int_equal(loop_run_once(l, LOOP_NO_DEADLINE), 1);

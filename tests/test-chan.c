@@ -536,6 +536,64 @@ static void test_nonblocking(void **state)
 	cdt_keys_free(k);
 }
 
+/* Request then answer with a deadline: the receive waits before reading
+ * (the answer is rarely there yet), and still takes an answer that is
+ * already there, answers that arrive later, and times out on none. */
+static void test_request_answer(void **state)
+{
+	(void)state;
+	cdt_keys *k = keys_fixed(CDT_SUITE_XCHACHA20POLY1305);
+	cdt_chan *b, *l;
+	cdt_msg *got, *m = msg_bytes(7, 64), *big = msg_bytes(8, 200000);
+	int st;
+	pair_new(k, &b, &l);
+	/* Answer already waiting. */
+	assert_int_equal(cdt_chan_send_wait(l, m, 1000), 0);
+	assert_int_equal(cdt_chan_recv_wait(b, &got, 1000), 0);
+	cdt_msg_free(got);
+	assert_int_equal(cdt_chan_send_wait(b, m, 1000), 0);
+	assert_int_equal(cdt_chan_recv_wait(l, &got, 1000), 0);
+	msg_check_bytes(got, 7, 64);
+	cdt_msg_free(got);
+	/* No answer: the deadline holds. */
+	assert_int_equal(cdt_chan_send_wait(l, m, 1000), 0);
+	assert_int_equal(cdt_chan_recv_wait(l, &got, 0), -ETIMEDOUT);
+	assert_int_equal(cdt_chan_recv_wait(b, &got, 1000), 0);
+	cdt_msg_free(got);
+	/* Answers from another process, one of several frames. */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int r = 0;
+		for (int i = 0; i < 50 && r == 0; i++) {
+			r = cdt_chan_recv_wait(b, &got, 20000);
+			if (r == 0) {
+				cdt_msg_free(got);
+				r = cdt_chan_send_wait(b, i % 10 ? m : big, 20000);
+			}
+		}
+		cdt_msg_free(m);
+		cdt_msg_free(big);
+		cdt_chan_free(b);
+		cdt_chan_free(l);
+		cdt_keys_free(k);
+		_exit(r == 0 ? 0 : 1);
+	}
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(cdt_chan_send_wait(l, m, 20000), 0);
+		assert_int_equal(cdt_chan_recv_wait(l, &got, 20000), 0);
+		msg_check_bytes(got, i % 10 ? 7 : 8, i % 10 ? 64 : 200000);
+		cdt_msg_free(got);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cdt_msg_free(m);
+	cdt_msg_free(big);
+	cdt_chan_free(b);
+	cdt_chan_free(l);
+	cdt_keys_free(k);
+}
+
 static void test_new_bad_socket(void **state)
 {
 	(void)state;
@@ -603,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_local_errors_not_fatal),
 		cmocka_unit_test(test_cap_smaller_than_message),
 		cmocka_unit_test(test_nonblocking),
+		cmocka_unit_test(test_request_answer),
 		cmocka_unit_test(test_new_bad_socket),
 		cmocka_unit_test(test_free_busy),
 	};
