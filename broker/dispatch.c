@@ -183,8 +183,11 @@ void dispatch_layer_gone(struct blayer *l)
 	l->npending = 0;
 }
 
+/* mono_ns: the clock the decision was taken at (for a call, exactly what
+ * policy_decide() got), so the checker's replay refills buckets as it did. */
 static int audit_decision(struct blayer *l, const cdt_msg *m, const struct msg_args *a,
-			  enum audit_verdict v, const char *rule, unsigned line, const char *reason)
+			  enum audit_verdict v, uint64_t mono_ns, const char *rule, unsigned line,
+			  const char *reason)
 {
 	struct audit_record rec = {
 		.event = AUDIT_EV_DECISION,
@@ -196,6 +199,8 @@ static int audit_decision(struct blayer *l, const cdt_msg *m, const struct msg_a
 		.ncall_args = a->n,
 		.has_args = true,
 		.verdict = v,
+		.has_mono = true,
+		.mono_ns = mono_ns,
 		.rule = rule,
 		.policy_line = line,
 		.reason = reason,
@@ -368,7 +373,8 @@ static int on_call(struct blayer *l, cdt_msg *m)
 			return 0;
 		}
 	args_of(m, &a);
-	r = policy_decide(b->policy, b->pstate, l->name, method, a.v, a.n, loop_now_ns(), &d);
+	uint64_t now = loop_now_ns();
+	r = policy_decide(b->policy, b->pstate, l->name, method, a.v, a.n, now, &d);
 	if (r < 0) {
 		/* Only a layer a reload removed lands here: refuse. */
 		d = (struct policy_decision){.verdict = POLICY_DENY, .reason = "unknown layer"};
@@ -377,7 +383,7 @@ static int on_call(struct blayer *l, cdt_msg *m)
 	    : d.verdict == POLICY_RATE_LIMITED ? AUDIT_VERDICT_RATE_LIMITED
 	    : d.logonly			       ? AUDIT_VERDICT_COMPLAIN
 					       : AUDIT_VERDICT_DENY;
-	r = audit_decision(l, m, &a, v, d.rule_id, d.line, d.reason);
+	r = audit_decision(l, m, &a, v, now, d.rule_id, d.line, d.reason);
 	/* Complain mode (docs/policy.md section 7): audited as decided, let
 	 * through. */
 	if ((v == AUDIT_VERDICT_DENY || v == AUDIT_VERDICT_RATE_LIMITED) && !d.logonly) {
@@ -488,7 +494,7 @@ static int on_subscribe(struct blayer *l, cdt_msg *m)
 		if (strcmp(l->pl->subscriptions[i].event, ev) == 0)
 			sub = &l->pl->subscriptions[i];
 	if (!sub) {
-		(void)audit_decision(l, m, &a, AUDIT_VERDICT_DENY, NULL, 0,
+		(void)audit_decision(l, m, &a, AUDIT_VERDICT_DENY, loop_now_ns(), NULL, 0,
 				     "no subscribe for this event");
 		return 0;
 	}
@@ -499,7 +505,8 @@ static int on_subscribe(struct blayer *l, cdt_msg *m)
 		layer_violation(l, "protocol-violation", ev, "too many subscriptions");
 		return 0;
 	}
-	(void)audit_decision(l, m, &a, AUDIT_VERDICT_ALLOW, NULL, sub->line, "subscribed");
+	(void)audit_decision(l, m, &a, AUDIT_VERDICT_ALLOW, loop_now_ns(), NULL, sub->line,
+			     "subscribed");
 	l->subs[l->nsubs++] = sub->event;
 	return 0;
 }
