@@ -21,7 +21,7 @@ enum {
 	EXIT_WARNINGS = 3, /* check: valid, with warnings */
 	EXIT_VERDICT = 4,  /* test: an expectation failed; explain: not allowed */
 	EXIT_TAMPERED = 5, /* audit: the hash chain or sequence is broken */
-	EXIT_MISMATCH = 6, /* audit: a recorded verdict is not the policy's */
+	EXIT_MISMATCH = 6, /* audit: a recorded verdict is not the policy's, or a clock error */
 	EXIT_TORN = 7,	   /* audit: only a torn tail (a crash while writing) */
 	EXIT_DIFFERS = 8,  /* diff: the policies' rules differ */
 };
