@@ -194,8 +194,8 @@ static void decision(struct auditor *a, const struct audit_record *rec, size_t f
 		s->default_hits++; /* not a subscription (recorded without a rule) */
 	if (r > 0 && v == AUDIT_VERDICT_ALLOW && d.rule)
 		near_check(a, rec, d.rule, file, line);
-	if (r > 0)
-		clock_check(a, rec, file, line);
+	/* The clock is read before anything can fail: check it always. */
+	clock_check(a, rec, file, line);
 	bool same = r > 0 && v == rec->verdict && (!rec->rule || strcmp(rec->rule, d.rule_id) == 0);
 	if (same)
 		return;
