@@ -401,6 +401,8 @@ const char *audit_record_check(const struct audit_record *rec)
 	if ((rec->verdict != AUDIT_VERDICT_NONE) != decision ||
 	    !audit_verdict_name(rec->verdict) != !decision)
 		return "verdict belongs to decision records, and only there";
+	if (rec->has_mono && !decision)
+		return "mono_ns belongs to decision records";
 	if (decision && (!rec->layer || !rec->method || !rec->has_args))
 		return "decision records need layer, method and args";
 	if (!rec->has_args && rec->nargs)
@@ -555,6 +557,10 @@ long audit_format(const struct audit_record *rec, char *buf, size_t cap)
 		out_str(&o, ",\"verdict\":\"");
 		out_str(&o, audit_verdict_name(rec->verdict));
 		out_str(&o, "\"");
+	}
+	if (rec->has_mono) {
+		out_str(&o, ",\"mono_ns\":");
+		out_u64(&o, rec->mono_ns);
 	}
 	out_key_text(&o, ",\"rule\":", rec->rule);
 	out_key_text(&o, ",\"policy\":", rec->policy);

@@ -9,10 +9,10 @@
 
 /* Worst-case record, so that AUDIT_LINE_MAX can never be reached by a record
  * the writer accepts: every text byte may become a 6-byte \u escape, every
- * value byte 2 hex digits or a 6-byte escape; 640 covers the fixed keys,
+ * value byte 2 hex digits or a 6-byte escape; 680 covers the fixed keys,
  * numbers and hashes of the record, 200 those of one argument. */
 #define AUDIT_WORST_LINE                                                                           \
-	(640u + 7u * (2u + 6u * AUDIT_TEXT_MAX) + CDT_ARGS_MAX * (200u + 2u + 6u * CDT_NAME_MAX) + \
+	(680u + 7u * (2u + 6u * AUDIT_TEXT_MAX) + CDT_ARGS_MAX * (200u + 2u + 6u * CDT_NAME_MAX) + \
 	 6u * AUDIT_VALUES_MAX)
 _Static_assert(AUDIT_WORST_LINE < AUDIT_LINE_MAX, "audit caps exceed the line limit");
 

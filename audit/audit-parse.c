@@ -123,6 +123,7 @@ enum key {
 	K_METHOD,
 	K_ARGS,
 	K_VERDICT,
+	K_MONO,
 	K_RULE,
 	K_POLICY,
 	K_LINE,
@@ -142,10 +143,11 @@ static const struct {
 	const char *name;
 	size_t len;
 } keys[K_MAX] = {
-	{"seq", 3},    {"time", 4}, {"event", 5},   {"log", 3},	 {"layer", 5},	  {"pid", 3},
-	{"method", 6}, {"args", 4}, {"verdict", 7}, {"rule", 4}, {"policy", 6},	  {"line", 4},
-	{"class", 5},  {"code", 4}, {"signal", 6},  {"lost", 4}, {"torn_len", 8}, {"torn_hash", 9},
-	{"reason", 6}, {"prev", 4}, {"seal", 4},
+	{"seq", 3},    {"time", 4},   {"event", 5},    {"log", 3},	 {"layer", 5},
+	{"pid", 3},    {"method", 6}, {"args", 4},     {"verdict", 7},	 {"mono_ns", 7},
+	{"rule", 4},   {"policy", 6}, {"line", 4},     {"class", 5},	 {"code", 4},
+	{"signal", 6}, {"lost", 4},   {"torn_len", 8}, {"torn_hash", 9}, {"reason", 6},
+	{"prev", 4},   {"seal", 4},
 };
 
 static int parse_value(struct scan *c, enum key k, struct audit_record *rec)
@@ -191,6 +193,9 @@ static int parse_value(struct scan *c, enum key k, struct audit_record *rec)
 			}
 		c->i = at;
 		return scan_fail(c, "unknown verdict");
+	case K_MONO:
+		rec->has_mono = true;
+		return scan_u64(c, &rec->mono_ns);
 	case K_RULE:
 		return scan_text(c, AUDIT_TEXT_MAX, &rec->rule);
 	case K_POLICY:

@@ -77,6 +77,11 @@ struct audit_record {
 	const struct audit_arg *args;
 	size_t nargs;
 	enum audit_verdict verdict;
+	/* decision: the broker's CLOCK_MONOTONIC time, in ns, that it gave the
+	 * matcher, so that a replay refills token buckets exactly as it did.
+	 * Absent in logs of writers before it (docs/audit.md section 2). */
+	bool has_mono;
+	uint64_t mono_ns;
 	const char *rule;
 	const char *policy;   /* policy file */
 	uint32_t policy_line; /* 0: absent; needs policy */

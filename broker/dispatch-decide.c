@@ -65,7 +65,7 @@ static int audit_defer(struct broker *b, struct audit_record *rec)
 }
 
 int dispatch_audit_decision(struct blayer *l, const cdt_msg *m, const struct msg_args *a,
-			    enum audit_verdict v, const char *rule, unsigned line,
+			    enum audit_verdict v, uint64_t mono_ns, const char *rule, unsigned line,
 			    const char *reason, bool defer)
 {
 	struct audit_record rec = {
@@ -78,6 +78,8 @@ int dispatch_audit_decision(struct blayer *l, const cdt_msg *m, const struct msg
 		.ncall_args = a->n,
 		.has_args = true,
 		.verdict = v,
+		.has_mono = true,
+		.mono_ns = mono_ns,
 		.rule = rule,
 		.policy_line = line,
 		.reason = reason,
@@ -101,6 +103,7 @@ int dispatch_on_call(struct blayer *l, cdt_msg *m)
 	struct policy_decision d;
 	struct msg_args a;
 	enum audit_verdict v;
+	uint64_t now;
 	int r;
 
 	if (dispatch_call_pending(l, id)) {
@@ -108,7 +111,8 @@ int dispatch_on_call(struct blayer *l, cdt_msg *m)
 		return 0;
 	}
 	dispatch_args_of(m, &a);
-	r = policy_decide(b->policy, b->pstate, l->name, method, a.v, a.n, loop_now_ns(), &d);
+	now = loop_now_ns();
+	r = policy_decide(b->policy, b->pstate, l->name, method, a.v, a.n, now, &d);
 	if (r < 0) {
 		/* Only a layer a reload removed lands here: refuse. */
 		d = (struct policy_decision){.verdict = POLICY_DENY, .reason = "unknown layer"};
@@ -117,7 +121,7 @@ int dispatch_on_call(struct blayer *l, cdt_msg *m)
 	    : d.verdict == POLICY_RATE_LIMITED ? AUDIT_VERDICT_RATE_LIMITED
 	    : d.logonly			       ? AUDIT_VERDICT_COMPLAIN
 					       : AUDIT_VERDICT_DENY;
-	r = dispatch_audit_decision(l, m, &a, v, d.rule_id, d.line, d.reason,
+	r = dispatch_audit_decision(l, m, &a, v, now, d.rule_id, d.line, d.reason,
 				    v == AUDIT_VERDICT_ALLOW && !privileged(method));
 	/* Complain mode (docs/policy.md section 7): audited as decided, let
 	 * through. */

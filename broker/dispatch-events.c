@@ -57,7 +57,7 @@ int dispatch_on_subscribe(struct blayer *l, cdt_msg *m)
 		if (strcmp(l->pl->subscriptions[i].event, ev) == 0)
 			sub = &l->pl->subscriptions[i];
 	if (!sub) {
-		(void)dispatch_audit_decision(l, m, &a, AUDIT_VERDICT_DENY, NULL, 0,
+		(void)dispatch_audit_decision(l, m, &a, AUDIT_VERDICT_DENY, loop_now_ns(), NULL, 0,
 					      "no subscribe for this event", false);
 		return 0;
 	}
@@ -68,8 +68,8 @@ int dispatch_on_subscribe(struct blayer *l, cdt_msg *m)
 		layer_violation(l, "protocol-violation", ev, "too many subscriptions");
 		return 0;
 	}
-	(void)dispatch_audit_decision(l, m, &a, AUDIT_VERDICT_ALLOW, NULL, sub->line, "subscribed",
-				      false);
+	(void)dispatch_audit_decision(l, m, &a, AUDIT_VERDICT_ALLOW, loop_now_ns(), NULL, sub->line,
+				      "subscribed", false);
 	l->subs[l->nsubs++] = sub->event;
 	return 0;
 }

@@ -192,8 +192,11 @@ int dispatch_on_result(struct blayer *l, cdt_msg *m)
 	cdt_msg *fwd = NULL;
 
 	if (l->ping_id && cdt_msg_call_id(m) == l->ping_id) {
-		/* Any answer to the heartbeat shows the layer is reading. */
+		/* Any answer to the heartbeat shows the layer is reading; one
+		 * that crosses a stop pushes no deadline. */
 		l->ping_id = 0;
+		if (l->sup.state != SUP_READY)
+			return 0;
 		return sup_heartbeat(&l->sup, loop_now_ns()) < 0 ? -EINVAL : 0;
 	}
 	for (p = b->pending; p; p = p->next)

@@ -221,6 +221,11 @@ static int handle(struct blayer *l, cdt_msg *m)
 	 * is acted on any more. */
 	if (!l->pl)
 		return 0;
+	/* Being stopped, the layer got the broker's FIN: a hello it sent
+	 * before or after seeing it starts nothing (and could not be answered
+	 * on a closed channel). */
+	if (k == CDT_KIND_HELLO && l->sup.state == SUP_STOPPING)
+		return 0;
 
 	if ((size_t)k >= sizeof(dispatch_table) / sizeof(dispatch_table[0]) ||
 	    !dispatch_table[k].fn || !(dispatch_table[k].states & st)) {

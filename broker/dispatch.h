@@ -26,10 +26,12 @@ int dispatch_args_copy(cdt_msg *dst, const struct msg_args *a);
 
 /* dispatch-decide.c: a CALL from a ready layer. */
 int dispatch_on_call(struct blayer *l, cdt_msg *m);
-/* One decision record for l's call m; defer: it may reach the disk after
- * the broker acted on it (dispatch-decide.c says when). */
+/* One decision record for l's call m; mono_ns: the clock the decision was
+ * taken at (for a call, exactly what policy_decide() got), so the checker's
+ * replay refills buckets as the broker did; defer: it may reach the disk
+ * after the broker acted on it (dispatch-decide.c says when). */
 int dispatch_audit_decision(struct blayer *l, const cdt_msg *m, const struct msg_args *a,
-			    enum audit_verdict v, const char *rule, unsigned line,
+			    enum audit_verdict v, uint64_t mono_ns, const char *rule, unsigned line,
 			    const char *reason, bool defer);
 
 /* dispatch-route.c */

@@ -106,6 +106,7 @@ static void check_same(const struct audit_record *a, const struct audit_record *
 	SAME_TEXT(reason);
 	SAME(a->has_pid == b->has_pid && (!a->has_pid || a->pid == b->pid));
 	SAME(a->verdict == b->verdict && a->policy_line == b->policy_line);
+	SAME(a->has_mono == b->has_mono && (!a->has_mono || a->mono_ns == b->mono_ns));
 	SAME(a->has_code == b->has_code && (!a->has_code || a->code == b->code));
 	SAME(a->has_lost == b->has_lost && (!a->has_lost || a->lost == b->lost));
 	SAME(a->has_torn == b->has_torn &&
@@ -174,6 +175,8 @@ static void roundtrip(const uint8_t *data, size_t size)
 		rec.method = rec.method ? rec.method : "m";
 		rec.verdict = (enum audit_verdict)(1 + byte(&in) % 4);
 		rec.has_args = true;
+		rec.has_mono = flags & 128;
+		rec.mono_ns = rec.has_mono ? u64(&in) : 0;
 		break;
 	case AUDIT_EV_EXIT:
 		if (byte(&in) & 1)

@@ -42,6 +42,30 @@ void auditor_print_mismatch(const struct auditor *a, FILE *f, const struct misma
 		fputs("the policy has no such layer\n", f);
 }
 
+void auditor_print_clock(const struct auditor *a, FILE *f, const struct clock_err *c)
+{
+	bool back = c->kind == REPLAY_CLOCK_BACK;
+	if (a->json) {
+		fprintf(f, "{\"file\":");
+		json_string(f, a->logs[c->file], strlen(a->logs[c->file]));
+		fprintf(f, ",\"line\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"kind\":\"%s\"", c->line,
+			c->seq, back ? "back" : "mixed");
+		if (back)
+			fprintf(f, ",\"mono_ns\":%" PRIu64 ",\"previous_mono_ns\":%" PRIu64,
+				c->mono, c->prev_mono);
+		fputc('}', f);
+		return;
+	}
+	fprintf(f, "%s:%" PRIu64 ": seq %" PRIu64 ": ", a->logs[c->file], c->line, c->seq);
+	if (back)
+		fprintf(f,
+			"the broker's monotonic time went back: mono_ns %" PRIu64 " after %" PRIu64
+			"\n",
+			c->mono, c->prev_mono);
+	else
+		fputs("one broker run has decisions with and without mono_ns\n", f);
+}
+
 const char *auditor_result_name(int rc)
 {
 	switch (rc) {
@@ -101,6 +125,10 @@ static void print_text(struct auditor *a, const struct audit_verify_result *res,
 	printf("  replay      %" PRIu64 " verdict mismatches, %" PRIu64 " rate timing, %" PRIu64
 	       " not replayable (truncated values)\n",
 	       a->mismatches, a->rate_timing, a->unverifiable);
+	printf("  clock       %" PRIu64 " replayed on the broker's clock, %" PRIu64
+	       " on record time (no mono_ns), %" PRIu64 " after lost records; %" PRIu64
+	       " clock errors\n",
+	       a->exact, a->utc, a->after_lost, a->clock_errors);
 	printf("  events      %" PRIu64 " violations, %" PRIu64 " exits, %" PRIu64
 	       " spawns, %" PRIu64 " reloads (%" PRIu64 " rejected), %" PRIu64 " alarms, %" PRIu64
 	       " audit gaps\n",
@@ -121,6 +149,14 @@ static void print_text(struct auditor *a, const struct audit_verify_result *res,
 		for (uint64_t i = 0; i < a->mismatches && i < MISMATCH_KEEP; i++) {
 			fputs("  ", stdout);
 			auditor_print_mismatch(a, stdout, &a->mm[i]);
+		}
+	}
+	if (a->clock_errors) {
+		printf("\nclock errors%s:\n",
+		       a->clock_errors > MISMATCH_KEEP ? " (the first 20)" : "");
+		for (uint64_t i = 0; i < a->clock_errors && i < MISMATCH_KEEP; i++) {
+			fputs("  ", stdout);
+			auditor_print_clock(a, stdout, &a->ce[i]);
 		}
 	}
 	printf("\nby layer:\n");
@@ -197,6 +233,14 @@ static void print_json(struct auditor *a, const struct audit_verify_result *res,
 		if (i)
 			putchar(',');
 		auditor_print_mismatch(a, stdout, &a->mm[i]);
+	}
+	printf("],\"clock\":{\"exact\":%" PRIu64 ",\"record_time\":%" PRIu64
+	       ",\"after_lost\":%" PRIu64 "},\"clock_error_count\":%" PRIu64 ",\"clock_errors\":[",
+	       a->exact, a->utc, a->after_lost, a->clock_errors);
+	for (uint64_t i = 0; i < a->clock_errors && i < MISMATCH_KEEP; i++) {
+		if (i)
+			putchar(',');
+		auditor_print_clock(a, stdout, &a->ce[i]);
 	}
 	printf("],\"events\":{");
 	for (int e = AUDIT_EV_START; e <= AUDIT_EV_GAP; e++)

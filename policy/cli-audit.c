@@ -149,6 +149,33 @@ static const char *why_mismatch(const struct audit_record *rec)
 	return NULL;
 }
 
+static void clock_check(struct auditor *a, const struct audit_record *rec, size_t file,
+			uint64_t line)
+{
+	if (a->rp.clock == REPLAY_CLOCK_EXACT)
+		a->exact++;
+	else if (a->rp.clock == REPLAY_CLOCK_LOST)
+		a->after_lost++;
+	else
+		a->utc++;
+	if (a->rp.anomaly == REPLAY_CLOCK_OK)
+		return;
+	struct clock_err tmp, *c = a->clock_errors < MISMATCH_KEEP ? &a->ce[a->clock_errors] : &tmp;
+	a->clock_errors++;
+	*c = (struct clock_err){.file = file,
+				.line = line,
+				.seq = rec->seq,
+				.kind = a->rp.anomaly,
+				.prev_mono = a->rp.prev_mono,
+				.mono = rec->mono_ns};
+	if (a->follow) {
+		fputs(a->json ? "{\"clock\":" : "CLOCK ", stdout);
+		auditor_print_clock(a, stdout, c);
+		fputs(a->json ? "}\n" : "", stdout);
+		fflush(stdout);
+	}
+}
+
 static void decision(struct auditor *a, const struct audit_record *rec, size_t file, uint64_t line)
 {
 	struct policy_decision d = {0};
@@ -167,13 +194,17 @@ static void decision(struct auditor *a, const struct audit_record *rec, size_t f
 		s->default_hits++; /* not a subscription (recorded without a rule) */
 	if (r > 0 && v == AUDIT_VERDICT_ALLOW && d.rule)
 		near_check(a, rec, d.rule, file, line);
+	/* The clock is read before anything can fail: check it always. */
+	clock_check(a, rec, file, line);
 	bool same = r > 0 && v == rec->verdict && (!rec->rule || strcmp(rec->rule, d.rule_id) == 0);
 	if (same)
 		return;
-	/* Bucket refills run on the broker's monotonic clock and the replay on
-	 * the records' wall clock: the same rule allowing or rate-limiting is
-	 * timing, not a different decision. */
-	bool rated = (v == AUDIT_VERDICT_ALLOW || v == AUDIT_VERDICT_RATE_LIMITED) &&
+	/* Replayed on the broker's own clock, any difference is one.  Without
+	 * it (an older writer), or after lost records, bucket refills are not
+	 * known exactly: the same rule allowing or rate-limiting is timing, not
+	 * a different decision. */
+	bool rated = a->rp.clock != REPLAY_CLOCK_EXACT &&
+		     (v == AUDIT_VERDICT_ALLOW || v == AUDIT_VERDICT_RATE_LIMITED) &&
 		     (rec->verdict == AUDIT_VERDICT_ALLOW ||
 		      rec->verdict == AUDIT_VERDICT_RATE_LIMITED) &&
 		     d.rule && d.rule->has_rate && rec->rule && strcmp(rec->rule, d.rule_id) == 0;
@@ -362,7 +393,7 @@ int cmd_audit(bool json, bool follow, bool closed, const char *policy, const cha
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	if (res.status != AUDIT_OK && res.status != AUDIT_TORN)
 		rc = EXIT_TAMPERED;
-	else if (a.mismatches)
+	else if (a.mismatches || a.clock_errors)
 		rc = EXIT_MISMATCH;
 	else if (res.status == AUDIT_TORN)
 		rc = EXIT_TORN;

@@ -21,6 +21,15 @@ struct mismatch {
 	const char *why;
 };
 
+/* A decision whose monotonic time contradicts its broker run's: the clock
+ * went back, or the run mixes records with and without one. */
+struct clock_err {
+	size_t file;
+	uint64_t line, seq;
+	enum replay_anomaly kind;
+	uint64_t prev_mono, mono;
+};
+
 struct near {
 	double frac; /* distance to the nearer edge, as a share of the range */
 	const struct policy_rule *rule;
@@ -51,7 +60,11 @@ struct auditor {
 	size_t nls;
 	uint64_t records, decisions, verdicts[5], events[AUDIT_EV_GAP + 1];
 	uint64_t mismatches, rate_timing, unverifiable;
+	/* decisions replayed on their mono_ns; on record time (no mono_ns);
+	 * on mono_ns after lost records (rate tolerated like record time) */
+	uint64_t exact, utc, after_lost, clock_errors;
 	struct mismatch mm[MISMATCH_KEEP];
+	struct clock_err ce[MISMATCH_KEEP];
 	struct near nr[NEAR_KEEP];
 	size_t nnear;
 	int64_t first_us, last_us;
@@ -60,6 +73,7 @@ struct auditor {
 };
 
 void auditor_print_mismatch(const struct auditor *a, FILE *f, const struct mismatch *m);
+void auditor_print_clock(const struct auditor *a, FILE *f, const struct clock_err *c);
 const char *auditor_result_name(int rc);
 /* Sorts the near-limit list; then the report as text or JSON. */
 void auditor_report(struct auditor *a, const struct audit_verify_result *res, int rc, double secs);

@@ -59,6 +59,42 @@ static int replay_subscribe(const struct replay *r, const struct audit_record *r
 	return 1;
 }
 
+/* The clock for a decision record, and whether it is consistent with the
+ * run's earlier decisions. */
+static uint64_t replay_clock(struct replay *r, const struct audit_record *rec)
+{
+	r->anomaly = REPLAY_CLOCK_OK;
+	if (rec->has_mono) {
+		if (r->run_utc)
+			r->anomaly = REPLAY_CLOCK_MIXED;
+		else if (r->run_mono && rec->mono_ns < r->last_mono) {
+			r->anomaly = REPLAY_CLOCK_BACK;
+			r->prev_mono = r->last_mono;
+		}
+		/* Compared with the previous decision only: one record moved
+		 * ahead shows once, at the record after it. */
+		r->run_mono = true;
+		r->last_mono = rec->mono_ns;
+		r->clock = r->lost ? REPLAY_CLOCK_LOST : REPLAY_CLOCK_EXACT;
+		return rec->mono_ns;
+	}
+	if (r->run_mono)
+		r->anomaly = REPLAY_CLOCK_MIXED;
+	r->run_utc = true;
+	r->clock = REPLAY_CLOCK_UTC;
+	if (!r->have_t0) {
+		r->t0_us = rec->time_us;
+		r->have_t0 = true;
+	}
+	/* Relative to the start or reload.  A step back refills nothing, as
+	 * in the matcher. */
+	uint64_t now_ns = 0;
+	if (rec->time_us > r->t0_us &&
+	    __builtin_mul_overflow((uint64_t)rec->time_us - (uint64_t)r->t0_us, 1000u, &now_ns))
+		now_ns = UINT64_MAX;
+	return now_ns;
+}
+
 int replay_record(struct replay *r, const struct audit_record *rec, struct policy_decision *ret_d,
 		  enum audit_verdict *ret_v)
 {
@@ -71,20 +107,18 @@ int replay_record(struct replay *r, const struct audit_record *rec, struct polic
 		policy_state_free(r->st);
 		r->st = st;
 		r->have_t0 = false;
+		r->lost = false;
+		/* A reload keeps the broker's process and its clock. */
+		if (rec->event == AUDIT_EV_START)
+			r->run_mono = r->run_utc = false;
 	}
+	/* Lost records may have been decisions that took tokens: until the
+	 * buckets are reset, the replay cannot know what they held. */
+	if (rec->event == AUDIT_EV_GAP && rec->has_lost && rec->lost)
+		r->lost = true;
 	if (rec->event != AUDIT_EV_DECISION)
 		return 0;
-	if (!r->have_t0) {
-		r->t0_us = rec->time_us;
-		r->have_t0 = true;
-	}
-	/* The broker's clock is monotonic and the record's is UTC; both are
-	 * relative to the start here.  A step back refills nothing, as in the
-	 * matcher. */
-	uint64_t now_ns = 0;
-	if (rec->time_us > r->t0_us &&
-	    __builtin_mul_overflow((uint64_t)rec->time_us - (uint64_t)r->t0_us, 1000u, &now_ns))
-		now_ns = UINT64_MAX;
+	uint64_t now_ns = replay_clock(r, rec);
 	if (!rec->rule)
 		return replay_subscribe(r, rec, ret_d, ret_v);
 	struct cdt_arg args[CDT_ARGS_MAX];

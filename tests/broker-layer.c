@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,6 +407,32 @@ static void mode_chan_end(const char *mode)
 		cdt_msg_free(recv_msg_within(-1)); /* exits 0 at the broker's FIN */
 }
 
+/* Holds the broker's first heartbeat ping unanswered until the broker's
+ * FIN (a stop), then answers it: the answer reaches a broker that is
+ * stopping this layer. */
+static void mode_latepong(void)
+{
+	cdt_msg *m = NULL, *r = NULL;
+	int rc;
+
+	for (;;) {
+		m = recv_msg();
+		if (cdt_msg_kind(m) == CDT_KIND_CALL && strcmp(cdt_msg_name(m), "conduit.ping") == 0)
+			break;
+		cdt_msg_free(m);
+	}
+	fprintf(stderr, "RESULT ping-held\n");
+	rc = cdt_chan_recv_wait(chan, &r, -1);
+	if (rc != -CDT_E_CLOSED)
+		die("wait for FIN", rc < 0 ? rc : -EPROTO);
+	if (cdt_msg_new(CDT_KIND_REPLY, cdt_msg_call_id(m), NULL, &r) < 0)
+		die("reply", -ENOMEM);
+	send_msg(r);
+	cdt_msg_free(m);
+	fprintf(stderr, "RESULT late-pong-sent\n");
+	exit(0);
+}
+
 /* A call past its deadline, then calls to a provider that is gone. */
 static void mode_slowcaller(void)
 {
@@ -568,6 +595,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "RESULT impostor-hello-sent\n");
 		idle();
 	}
+	if (strcmp(mode, "latehello") == 0) {
+		/* Says hello only after the broker's FIN (a stop came first),
+		 * deaf to SIGTERM: the hello reaches a broker that is stopping
+		 * this layer. */
+		cdt_msg *m = NULL;
+
+		signal(SIGTERM, SIG_IGN);
+		fprintf(stderr, "RESULT latehello-waiting\n");
+		r = cdt_chan_recv_wait(chan, &m, -1);
+		if (r != -CDT_E_CLOSED)
+			die("wait for FIN", r < 0 ? r : -EPROTO);
+		send_msg(hello_msg(provide, publish));
+		fprintf(stderr, "RESULT latehello-sent\n");
+		exit(0);
+	}
 	if (strcmp(mode, "slowprovider") == 0) {
 		/* A slow start: a layer that waits for this one and calls it
 		 * at once finds it ready only if the broker waited. */
@@ -598,6 +640,8 @@ int main(int argc, char **argv)
 		mode_pingopen();
 	else if (strcmp(mode, "pingecho") == 0)
 		mode_pingecho();
+	else if (strcmp(mode, "latepong") == 0)
+		mode_latepong();
 	else if (strcmp(mode, "many") == 0) {
 		/* A long audit log for measuring the checker: ARG calls of
 		 * test.echo, every tenth one refused by a deny rule. */

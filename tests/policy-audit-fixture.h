@@ -74,6 +74,7 @@ struct fix_writer {
 	struct policy_state *st;
 	const char *policy_name;
 	int64_t t_us; /* time of the next record */
+	bool no_mono; /* write decisions as a writer before mono_ns did */
 };
 
 FIX_FN void fix_open(struct fix_writer *fw, const char *log, const char *policy_path)
@@ -128,6 +129,8 @@ FIX_FN uint64_t fix_call(struct fix_writer *fw, const char *layer, const char *m
 				   .ncall_args = nargs,
 				   .has_args = true,
 				   .verdict = v,
+				   .has_mono = !fw->no_mono,
+				   .mono_ns = now_ns,
 				   .rule = d.rule_id,
 				   .policy = fw->policy_name,
 				   .policy_line = d.line,

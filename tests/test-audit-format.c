@@ -667,6 +667,91 @@ static void test_strict_parser(void **state)
 	audit_scratch_fini(&sc);
 }
 
+/* mono_ns: decision records only, any u64 from 0 to 2^64-1 and no further,
+ * after verdict, one spelling. */
+static void test_mono(void **state)
+{
+	(void)state;
+	struct audit_record rec = {.event = AUDIT_EV_DECISION,
+				   .seq = 9,
+				   .time_us = 1764137714123456,
+				   .layer = "ui",
+				   .method = "tag.write",
+				   .has_args = true,
+				   .verdict = AUDIT_VERDICT_RATE_LIMITED,
+				   .has_mono = true,
+				   .rule = "ui#1"};
+	struct audit_scratch sc;
+	struct audit_record out;
+	struct audit_parse_error err;
+	char line[1024], bad[1100];
+	assert_int_equal(audit_scratch_init(&sc, AUDIT_LINE_MAX), 0);
+	static const uint64_t values[] = {0, 1, 123456789012345, UINT64_MAX};
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		rec.mono_ns = values[i];
+		long len = audit_format(&rec, line, sizeof(line));
+		assert_true(len > 0);
+		assert_int_equal(audit_parse_line(line, (size_t)len - 1, &sc, &out, &err), 0);
+		assert_true(out.has_mono);
+		assert_true(out.mono_ns == values[i]);
+	}
+	/* Its place: after verdict, before rule. */
+	assert_non_null(strstr(line,
+			       "\"verdict\":\"rate-limited\",\"mono_ns\":18446744073709551615,"
+			       "\"rule\":\"ui#1\""));
+	/* Without it, a record parses with has_mono false (older writers). */
+	rec.has_mono = false;
+	long len = audit_format(&rec, line, sizeof(line));
+	assert_true(len > 0);
+	assert_null(strstr(line, "mono_ns"));
+	assert_int_equal(audit_parse_line(line, (size_t)len - 1, &sc, &out, &err), 0);
+	assert_false(out.has_mono);
+	/* Only decision records carry it: the writer refuses, the reader too. */
+	struct audit_record spawn = {
+		.event = AUDIT_EV_SPAWN, .seq = 9, .layer = "ui", .has_mono = true, .mono_ns = 5};
+	assert_int_equal(audit_format(&spawn, line, sizeof(line)), -EINVAL);
+	spawn.has_mono = false;
+	len = audit_format(&spawn, line, sizeof(line));
+	assert_true(len > 0);
+	char *at = strstr(line, ",\"prev\"");
+	assert_non_null(at);
+	snprintf(bad, sizeof(bad), "%.*s,\"mono_ns\":5%s", (int)(at - line), line, at);
+	assert_int_equal(audit_parse_line(bad, strlen(bad) - 1, &sc, &out, &err), -EBADMSG);
+
+	/* Second spellings and values past the limit. */
+	rec.has_mono = true;
+	rec.mono_ns = 7;
+	len = audit_format(&rec, line, sizeof(line));
+	assert_true(len > 0);
+	static const char *const to[] = {
+		"\"mono_ns\":07",
+		"\"mono_ns\":+7",
+		"\"mono_ns\":7.0",
+		"\"mono_ns\":-7",
+		"\"mono_ns\":\"7\"",
+		"\"mono_ns\":18446744073709551616",
+		"\"mono_ns\":7,\"mono_ns\":7",
+		"\"mono_ns\":",
+	};
+	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++) {
+		at = strstr(line, "\"mono_ns\":7");
+		assert_non_null(at);
+		snprintf(bad, sizeof(bad), "%.*s%s%s", (int)(at - line), line, to[i],
+			 at + strlen("\"mono_ns\":7"));
+		assert_int_equal(audit_parse_line(bad, strlen(bad) - 1, &sc, &out, &err), -EBADMSG);
+	}
+	/* Before verdict: out of order. */
+	snprintf(bad, sizeof(bad), "%s", line);
+	at = strstr(line, ",\"verdict\"");
+	char *mono = strstr(line, ",\"mono_ns\":7");
+	assert_true(at && mono && at < mono);
+	snprintf(bad, sizeof(bad), "%.*s,\"mono_ns\":7%.*s%s", (int)(at - line), line,
+		 (int)(mono - at), at, mono + strlen(",\"mono_ns\":7"));
+	assert_int_equal(strlen(bad), strlen(line));
+	assert_int_equal(audit_parse_line(bad, strlen(bad) - 1, &sc, &out, &err), -EBADMSG);
+	audit_scratch_fini(&sc);
+}
+
 static void test_doubles_exact(void **state)
 {
 	(void)state;
@@ -714,6 +799,7 @@ int main(void)
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_line_limit),
 		cmocka_unit_test(test_strict_parser),
+		cmocka_unit_test(test_mono),
 		cmocka_unit_test(test_doubles_exact),
 		cmocka_unit_test(test_stop_seal),
 		cmocka_unit_test(test_time),

@@ -3,11 +3,14 @@
  * Integration tests of the broker's layer life cycle with a real broker and
  * sandboxed layers (tests/broker-layer.c): a layer that ends its channel and
  * keeps running, the start order from the policy's dependencies, and the
- * rate buckets at start and reload as `conduit-policy audit` replays them.
+ * rate buckets at start and reload as `conduit-policy audit` replays them
+ * on the monotonic time the broker records with each decision (and what
+ * the replay finds in that log once forged).
  * Every audit record of each run is checked.
  *
  * Usage: test-broker-life BROKER LAYER CONDUIT-POLICY
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "broker-harness.h"
 
@@ -90,6 +95,43 @@ static void test_chan_end(void **state)
 	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
 	/* start, 4 spawns, 4 exits, 2 alarms, stop. */
 	assert_int_equal(bk.nrec, 1 + 4 + 4 + 2 + 1);
+	bk_cleanup(&bk);
+}
+
+/* Messages that cross the broker's stop: a hello sent only after the
+ * broker's FIN (by a layer deaf to SIGTERM) and the answer to a heartbeat
+ * held until then.  The broker ignores both and stops cleanly; it used to
+ * take either for an internal fault and exit 1. */
+static void test_stop_crossing(void **state)
+{
+	struct bk bk;
+
+	(void)state;
+	bk_init(&bk);
+	bk.heartbeat_ms = 4000; /* first ping after 1 s, deadline 4 s after */
+	bk_write_policy(&bk, "version 1\n"
+			     "layer lh {\n"
+			     "    exec \"@LAYER@\" \"latehello\"\n" LAYER_HEAD "    restart never\n"
+			     "}\n"
+			     "layer lp {\n"
+			     "    exec \"@LAYER@\" \"latepong\"\n" LAYER_HEAD "    restart never\n"
+			     "}\n");
+	bk_start(&bk);
+	assert_true(bk_wait_log(&bk, "layer lh: RESULT latehello-waiting", 1, WAIT));
+	assert_true(bk_wait_log(&bk, "layer lp: RESULT ping-held", 1, WAIT));
+	bk_stop_clean(&bk);
+	assert_int_equal(bk_log_count(&bk, "layer lh: RESULT latehello-sent"), 1);
+	assert_int_equal(bk_log_count(&bk, "layer lp: RESULT late-pong-sent"), 1);
+	assert_int_equal(bk_log_count(&bk, "internal fault"), 0);
+	for (size_t i = 0; i < 2; i++) {
+		const char *name = i ? "lp" : "lh";
+		const struct bk_record *r = bk_find(&bk, AUDIT_EV_EXIT, name, NULL, 0);
+
+		assert_non_null(r);
+		assert_true(r->has_code);
+		assert_int_equal(r->code, 0);
+	}
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 0);
 	bk_cleanup(&bk);
 }
 
@@ -223,20 +265,139 @@ static void test_start_cycle(void **state)
 }
 
 /* `conduit-policy --format json audit` on the run's log: its output. */
-static void policy_audit_json(struct bk *bk, char *out, size_t cap)
+/* `conduit-policy --format json audit` of the run's policy on log; its
+ * output in out, its exit code returned. */
+static int policy_audit_log(struct bk *bk, const char *log, char *out, size_t cap)
 {
 	char cmd[512];
 	size_t n;
 	FILE *f;
+	int st;
 
 	snprintf(cmd, sizeof(cmd), "'%s' --format json audit '%s' '%s'", policy_tool, bk->policy,
-		 bk->audit);
+		 log);
 	f = popen(cmd, "r");
 	assert_non_null(f);
 	n = fread(out, 1, cap - 1, f);
 	out[n] = 0;
-	assert_int_equal(pclose(f), 0);
+	st = pclose(f);
+	assert_true(WIFEXITED(st));
 	fprintf(stderr, "# %.300s...\n", out);
+	return WEXITSTATUS(st);
+}
+
+static void policy_audit_json(struct bk *bk, char *out, size_t cap)
+{
+	assert_int_equal(policy_audit_log(bk, bk->audit, out, cap), 0);
+}
+
+/* What rechain() does to the decision records of a log, by their order. */
+enum edit {
+	EDIT_NONE,
+	EDIT_ALLOW_THIRD,  /* the third decision recorded as allowed */
+	EDIT_SECOND_BACK,  /* the second decision's mono_ns before the first's */
+	EDIT_STRIP_MONO,   /* every mono_ns removed: an older writer's log */
+	EDIT_STRIP_FORGED, /* both of the last two */
+};
+
+/* Copy the log at in to out with the edit applied to its records, each
+ * written again by audit_format() with prev recomputed: the chain holds,
+ * as it does for a forger with the whole file, or for a broker bug.  The
+ * decisions' mono_ns (as read, before the edit) go to ret_mono. */
+static size_t rechain(const char *in, const char *out, enum edit edit, uint64_t *ret_mono,
+		      size_t max_mono)
+{
+	static char buf[1 << 20], line[AUDIT_LINE_MAX + 2];
+	struct audit_scratch sc;
+	struct audit_parse_error err;
+	uint8_t prev[AUDIT_HASH_LEN];
+	size_t len = 0, ndec = 0;
+	ssize_t r;
+	uint64_t first_mono = 0;
+	int fd = open(in, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	while ((r = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)r;
+	assert_true(len < sizeof(buf) - 1);
+	close(fd);
+	FILE *f = fopen(out, "we");
+	assert_non_null(f);
+	assert_int_equal(audit_scratch_init(&sc, AUDIT_LINE_MAX), 0);
+	for (char *p = buf, *nl; p < buf + len; p = nl + 1) {
+		struct audit_record rec;
+		nl = memchr(p, '\n', (size_t)(buf + len - p));
+		assert_non_null(nl);
+		assert_int_equal(audit_parse_line(p, (size_t)(nl - p), &sc, &rec, &err), 0);
+		if (rec.seq > 1)
+			memcpy(rec.prev, prev, sizeof(prev));
+		if (rec.event == AUDIT_EV_DECISION) {
+			assert_true(rec.has_mono);
+			assert_true(ndec < max_mono);
+			ret_mono[ndec++] = rec.mono_ns;
+			if (ndec == 1)
+				first_mono = rec.mono_ns;
+			if (ndec == 3 && (edit == EDIT_ALLOW_THIRD || edit == EDIT_STRIP_FORGED)) {
+				assert_int_equal(rec.verdict, AUDIT_VERDICT_RATE_LIMITED);
+				rec.verdict = AUDIT_VERDICT_ALLOW;
+			}
+			if (ndec == 2 && edit == EDIT_SECOND_BACK)
+				rec.mono_ns = first_mono - 1;
+			if (edit == EDIT_STRIP_MONO || edit == EDIT_STRIP_FORGED)
+				rec.has_mono = false;
+		}
+		long n = audit_format(&rec, line, sizeof(line));
+		assert_true(n > 0);
+		crypto_generichash(prev, sizeof(prev), (const unsigned char *)line, (size_t)n, NULL,
+				   0);
+		assert_int_equal(fwrite(line, 1, (size_t)n, f), (size_t)n);
+	}
+	audit_scratch_fini(&sc);
+	assert_int_equal(fclose(f), 0);
+	return ndec;
+}
+
+/* The run's log, tampered with as a forger or a broker bug would, chain
+ * intact: the exact replay on the recorded clock finds what the replay on
+ * record time let through. */
+static void rate_log_forged(struct bk *bk, char *json, size_t cap)
+{
+	char path[256], cmd[512];
+	uint64_t mono[16];
+
+	snprintf(path, sizeof(path), "%s/edited.log", bk->dir);
+	/* Unedited, the copy is the same bytes: rechain() is faithful. */
+	assert_int_equal(rechain(bk->audit, path, EDIT_NONE, mono, 16), 6);
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", bk->audit, path);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(policy_audit_log(bk, path, json, cap), 0);
+	/* One broker run: its clock never goes back. */
+	for (size_t i = 1; i < 6; i++)
+		assert_true(mono[i] >= mono[i - 1]);
+
+	rechain(bk->audit, path, EDIT_ALLOW_THIRD, mono, 16);
+	assert_int_equal(policy_audit_log(bk, path, json, cap), 6);
+	assert_non_null(strstr(json, "\"result\":\"verdict-mismatch\""));
+	assert_non_null(strstr(json, "\"mismatch_count\":1,\"rate_timing\":0,"));
+	assert_non_null(strstr(json, "\"recorded\":\"allow\",\"recorded_rule\":\"client#1\","
+				     "\"policy\":\"rate-limited\""));
+
+	rechain(bk->audit, path, EDIT_SECOND_BACK, mono, 16);
+	assert_int_equal(policy_audit_log(bk, path, json, cap), 6);
+	assert_non_null(strstr(json, "\"mismatch_count\":0,"));
+	assert_non_null(strstr(json, "\"clock_error_count\":1,"));
+	assert_non_null(strstr(json, "\"kind\":\"back\""));
+
+	/* An older writer's log: the tolerant replay, and it says so. */
+	rechain(bk->audit, path, EDIT_STRIP_MONO, mono, 16);
+	assert_int_equal(policy_audit_log(bk, path, json, cap), 0);
+	assert_non_null(strstr(json, "\"mismatch_count\":0,\"rate_timing\":0,"));
+	assert_non_null(strstr(json, "\"clock\":{\"exact\":0,\"record_time\":6,"));
+	/* ... where the forged allow is only rate timing: the gap closed by
+	 * mono_ns. */
+	rechain(bk->audit, path, EDIT_STRIP_FORGED, mono, 16);
+	assert_int_equal(policy_audit_log(bk, path, json, cap), 0);
+	assert_non_null(strstr(json, "\"mismatch_count\":0,\"rate_timing\":1,"));
 }
 
 /* The broker's token buckets are full at start and again after a reload,
@@ -300,6 +461,10 @@ static void test_rate_buckets(void **state)
 	assert_non_null(strstr(json, "\"result\":\"clean\""));
 	assert_non_null(strstr(json, "\"mismatch_count\":0,\"rate_timing\":0,"));
 	assert_non_null(strstr(json, "\"verdicts\":{\"allow\":4,\"deny\":0,\"rate-limited\":2,"));
+	/* Replayed on the broker's own clock, every one of them. */
+	assert_non_null(strstr(json, "\"clock\":{\"exact\":6,\"record_time\":0,\"after_lost\":0},"
+				     "\"clock_error_count\":0,"));
+	rate_log_forged(&bk, json, sizeof(json));
 	bk_cleanup(&bk);
 }
 
@@ -307,6 +472,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chan_end),
+		cmocka_unit_test(test_stop_crossing),
 		cmocka_unit_test(test_start_order),
 		cmocka_unit_test(test_start_cycle),
 		cmocka_unit_test(test_rate_buckets),
