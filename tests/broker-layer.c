@@ -417,7 +417,8 @@ static void mode_latepong(void)
 
 	for (;;) {
 		m = recv_msg();
-		if (cdt_msg_kind(m) == CDT_KIND_CALL && strcmp(cdt_msg_name(m), "conduit.ping") == 0)
+		if (cdt_msg_kind(m) == CDT_KIND_CALL &&
+		    strcmp(cdt_msg_name(m), "conduit.ping") == 0)
 			break;
 		cdt_msg_free(m);
 	}

@@ -471,10 +471,8 @@ static void test_rate_buckets(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chan_end),
-		cmocka_unit_test(test_stop_crossing),
-		cmocka_unit_test(test_start_order),
-		cmocka_unit_test(test_start_cycle),
+		cmocka_unit_test(test_chan_end),     cmocka_unit_test(test_stop_crossing),
+		cmocka_unit_test(test_start_order),  cmocka_unit_test(test_start_cycle),
 		cmocka_unit_test(test_rate_buckets),
 	};
 
