@@ -332,3 +332,20 @@ void bk_cleanup(struct bk *bk)
 			fprintf(stderr, "# (cannot show the log)\n");
 	}
 }
+
+int bk_main_paths(int argc, char **argv, int n, const char *usage, char **ret)
+{
+	if (argc < n + 1) {
+		fprintf(stderr, "usage: %s %s\n", argv[0], usage);
+		return 2;
+	}
+	for (int i = 0; i < n; i++) {
+		ret[i] = realpath(argv[i + 1], NULL);
+		if (!ret[i]) {
+			perror(argv[i + 1]);
+			return 2;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}

@@ -51,6 +51,12 @@ struct bk {
 extern const char *bk_broker_path;
 extern const char *bk_layer_path;
 
+/* For a test's main(): argv[1..n] made absolute into ret[0..n-1] (a policy
+ * wants absolute paths, meson passes build-relative ones), and SIGPIPE
+ * ignored (a broker killed by a failing test must not take the test down
+ * with it).  0, or 2 after printing "usage: PROG USAGE" or the error. */
+int bk_main_paths(int argc, char **argv, int n, const char *usage, char **ret);
+
 /* New temporary directory (0755: layers under dynamic uids read files in
  * it); writes nothing else. */
 void bk_init(struct bk *bk);

@@ -476,18 +476,13 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_rate_buckets),
 	};
 
-	if (argc < 4) {
-		fprintf(stderr, "usage: %s BROKER LAYER CONDUIT-POLICY\n", argv[0]);
-		return 2;
-	}
-	/* The policy wants absolute paths; meson passes build-relative ones. */
-	bk_broker_path = realpath(argv[1], NULL);
-	bk_layer_path = realpath(argv[2], NULL);
-	policy_tool = realpath(argv[3], NULL);
-	if (!bk_broker_path || !bk_layer_path || !policy_tool) {
-		perror("realpath");
-		return 2;
-	}
-	signal(SIGPIPE, SIG_IGN);
+	char *path[3];
+	int r = bk_main_paths(argc, argv, 3, "BROKER LAYER CONDUIT-POLICY", path);
+
+	if (r != 0)
+		return r;
+	bk_broker_path = path[0];
+	bk_layer_path = path[1];
+	policy_tool = path[2];
 	return cmocka_run_group_tests_name("broker-life", tests, NULL, NULL);
 }

@@ -397,7 +397,8 @@ static void test_create(void **state)
 		unlink(path);
 	}
 	/* The existing file.txt keeps its content under create. */
-	assert_int_equal(res_open(fx->root_fd, "file.txt", RES_MODE_APPEND | RES_MODE_CREATE, &fd), 0);
+	assert_int_equal(res_open(fx->root_fd, "file.txt", RES_MODE_APPEND | RES_MODE_CREATE, &fd),
+			 0);
 	close(fd);
 	fd = open(fx->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(fd >= 0);

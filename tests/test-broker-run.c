@@ -592,19 +592,13 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_audit_full),
 	};
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s BROKER LAYER [integration|adversarial]\n", argv[0]);
-		return 2;
-	}
-	/* The policy wants absolute paths; meson passes build-relative ones. */
-	bk_broker_path = realpath(argv[1], NULL);
-	bk_layer_path = realpath(argv[2], NULL);
-	if (!bk_broker_path || !bk_layer_path) {
-		perror("realpath");
-		return 2;
-	}
-	/* A broker killed by a failing test must not take us down with SIGPIPE. */
-	signal(SIGPIPE, SIG_IGN);
+	char *path[2];
+	int r = bk_main_paths(argc, argv, 2, "BROKER LAYER [integration|adversarial]", path);
+
+	if (r != 0)
+		return r;
+	bk_broker_path = path[0];
+	bk_layer_path = path[1];
 	if (argc > 3 && strcmp(argv[3], "adversarial") == 0)
 		return cmocka_run_group_tests_name("broker-adversarial", adversarial, NULL, NULL);
 	return cmocka_run_group_tests_name("broker-integration", integration, NULL, NULL);

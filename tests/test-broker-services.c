@@ -246,17 +246,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_resources),
 	};
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s BROKER LAYER\n", argv[0]);
-		return 2;
-	}
-	/* The policy wants absolute paths; meson passes build-relative ones. */
-	bk_broker_path = realpath(argv[1], NULL);
-	bk_layer_path = realpath(argv[2], NULL);
-	if (!bk_broker_path || !bk_layer_path) {
-		perror("realpath");
-		return 2;
-	}
-	signal(SIGPIPE, SIG_IGN);
+	char *path[2];
+	int r = bk_main_paths(argc, argv, 2, "BROKER LAYER", path);
+
+	if (r != 0)
+		return r;
+	bk_broker_path = path[0];
+	bk_layer_path = path[1];
 	return cmocka_run_group_tests_name("broker-services", tests, NULL, NULL);
 }

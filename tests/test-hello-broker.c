@@ -145,20 +145,15 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_hello),
 	};
 
-	if (argc < 5) {
-		fprintf(stderr, "usage: %s BROKER HELLO-SERVER HELLO-CLIENT HELLO-POLICY\n",
-			argv[0]);
-		return 2;
-	}
-	bk_broker_path = realpath(argv[1], NULL);
-	server_path = realpath(argv[2], NULL);
-	client_path = realpath(argv[3], NULL);
-	policy_src = realpath(argv[4], NULL);
-	if (!bk_broker_path || !server_path || !client_path || !policy_src) {
-		perror("realpath");
-		return 2;
-	}
+	char *path[4];
+	int r = bk_main_paths(argc, argv, 4, "BROKER HELLO-SERVER HELLO-CLIENT HELLO-POLICY", path);
+
+	if (r != 0)
+		return r;
+	bk_broker_path = path[0];
+	server_path = path[1];
+	client_path = path[2];
+	policy_src = path[3];
 	bk_layer_path = server_path; /* no @LAYER@ in the policy; set for the harness */
-	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("hello-broker", tests, NULL, NULL);
 }
