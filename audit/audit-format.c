@@ -132,7 +132,12 @@ int audit_arg_from_cdt(const struct cdt_arg *in, size_t *budget, struct audit_ar
 		return -EINVAL;
 	if (!audit_type_name(in->type))
 		return -EINVAL;
-	if (in->type == CDT_TYPE_STRING || in->type == CDT_TYPE_BYTES) {
+	if (in->type == CDT_TYPE_BYTES && !in->v.bytes.ptr && in->v.bytes.len) {
+		/* A bulk value: its length is all the broker knows. */
+		if (in->v.bytes.len > CDT_MSG_MAX)
+			return -EINVAL;
+		out.bulk = true;
+	} else if (in->type == CDT_TYPE_STRING || in->type == CDT_TYPE_BYTES) {
 		const uint8_t *p = in->type == CDT_TYPE_STRING ? (const uint8_t *)in->v.str.ptr
 							       : in->v.bytes.ptr;
 		size_t len = in->v.str.len; /* same layout for both */
@@ -433,6 +438,14 @@ const char *audit_record_check(const struct audit_record *rec)
 			return "argument name over the limit or not UTF-8";
 		if (!audit_type_name(a->arg.type))
 			return "unknown argument type";
+		if (a->bulk) {
+			if (a->arg.type != CDT_TYPE_BYTES || a->truncated || a->not_utf8)
+				return "only untruncated bytes are bulk";
+			if (a->arg.v.bytes.ptr || a->arg.v.bytes.len == 0 ||
+			    a->arg.v.bytes.len > CDT_MSG_MAX)
+				return "bulk value without a length or with data";
+			continue;
+		}
 		bool blob = a->arg.type == CDT_TYPE_STRING || a->arg.type == CDT_TYPE_BYTES;
 		if (!blob && (a->truncated || a->not_utf8))
 			return "only strings and bytes are capped";
@@ -492,6 +505,12 @@ static void out_arg(struct out *o, const struct audit_arg *a)
 		}
 		break;
 	case CDT_TYPE_BYTES:
+		if (a->bulk) {
+			out_str(o, ",\"len\":");
+			out_u64(o, a->arg.v.bytes.len);
+			out_str(o, ",\"bulk\":true");
+			break;
+		}
 		out_str(o, ",\"hex\":\"");
 		out_hex(o, a->arg.v.bytes.ptr, a->arg.v.bytes.len);
 		out_str(o, "\"");

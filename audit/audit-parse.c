@@ -67,6 +67,18 @@ static int parse_arg(struct scan *c, struct audit_arg *a)
 		__attribute__((fallthrough));
 	case CDT_TYPE_BYTES: {
 		const uint8_t *p;
+		if (a->arg.type == CDT_TYPE_BYTES && scan_accept(c, ",\"len\":")) {
+			uint64_t n;
+			/* A bulk value: a length, no data (docs/audit.md 3). */
+			if ((r = scan_u64(c, &n)) < 0 || (r = scan_lit(c, ",\"bulk\":true")) < 0)
+				return r;
+			if (n == 0 || n > CDT_MSG_MAX)
+				return scan_fail(c, "bulk length out of range");
+			a->bulk = true;
+			a->arg.v.bytes.ptr = NULL;
+			a->arg.v.bytes.len = (size_t)n;
+			return scan_lit(c, "}");
+		}
 		if ((r = scan_lit(c, ",\"hex\":")) < 0 ||
 		    (r = scan_hex(c, 0, AUDIT_VALUE_MAX, &p, &len)) < 0)
 			return r;

@@ -51,6 +51,10 @@ struct audit_arg {
 	struct cdt_arg arg;
 	bool not_utf8;	/* a string that was not valid UTF-8: kept as bytes */
 	bool truncated; /* value capped: orig_len and hash describe the full one */
+	/* A bulk bytes value (docs/audit.md section 3): the broker never
+	 * reads it, so the record holds its length (arg.v.bytes.len, with a
+	 * NULL pointer) and no data, no hash. */
+	bool bulk;
 	uint64_t orig_len;
 	uint8_t hash[AUDIT_HASH_LEN];
 };

@@ -39,7 +39,7 @@ int dispatch_on_event(struct blayer *l, cdt_msg *m)
 		/* A subscriber that does not read loses events; it never slows
 		 * the publisher or anyone else. */
 		if (cdt_msg_new(CDT_KIND_EVENT, 0, ev, &fwd) == 0 &&
-		    dispatch_args_copy(fwd, &a) == 0 &&
+		    dispatch_args_copy(fwd, m, &a) == 0 &&
 		    cdt_msg_add_string(fwd, "_publisher", l->name, strlen(l->name)) == 0)
 			(void)dispatch_send(s, fwd);
 		cdt_msg_free(fwd);

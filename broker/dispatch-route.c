@@ -163,7 +163,7 @@ void dispatch_route_call(struct blayer *l, const cdt_msg *m, const struct msg_ar
 		r = cdt_msg_new(CDT_KIND_CALL, p->id, cdt_msg_name(m), &fwd);
 	}
 	if (r >= 0)
-		r = dispatch_args_copy(fwd, a);
+		r = dispatch_args_copy(fwd, m, a);
 	if (r >= 0)
 		r = cdt_msg_add_string(fwd, "_caller", l->name, strlen(l->name));
 	if (r >= 0)
@@ -215,7 +215,7 @@ int dispatch_on_result(struct blayer *l, cdt_msg *m)
 	}
 	dispatch_args_of(m, &a);
 	if (cdt_msg_new(cdt_msg_kind(m), p->caller_id, cdt_msg_name(m), &fwd) < 0 ||
-	    dispatch_args_copy(fwd, &a) < 0 || dispatch_send(p->caller, fwd) < 0) {
+	    dispatch_args_copy(fwd, m, &a) < 0 || dispatch_send(p->caller, fwd) < 0) {
 		/* The caller is not reading (queue full: dropped by
 		 * dispatch_reap) or out of memory: it loses this reply; the
 		 * provider did nothing wrong. */

@@ -15,6 +15,7 @@
 
 #include "broker.h"
 #include "dispatch.h"
+#include "msg.h"
 
 void dispatch_args_of(const cdt_msg *m, struct msg_args *a)
 {
@@ -24,7 +25,7 @@ void dispatch_args_of(const cdt_msg *m, struct msg_args *a)
 			a->n++;
 }
 
-int dispatch_args_copy(cdt_msg *dst, const struct msg_args *a)
+int dispatch_args_copy(cdt_msg *dst, const cdt_msg *src, const struct msg_args *a)
 {
 	int r = 0;
 
@@ -47,7 +48,12 @@ int dispatch_args_copy(cdt_msg *dst, const struct msg_args *a)
 			r = cdt_msg_add_string(dst, g->name, g->v.str.ptr, g->v.str.len);
 			break;
 		case CDT_TYPE_BYTES:
-			r = cdt_msg_add_bytes(dst, g->name, g->v.bytes.ptr, g->v.bytes.len);
+			/* A bulk value (length, no data) goes on as it came:
+			 * the same sealed memfd, never read here. */
+			if (!g->v.bytes.ptr && msg_is_bulk(src, g->name))
+				r = msg_copy_bulk(dst, src, g->name);
+			else
+				r = cdt_msg_add_bytes(dst, g->name, g->v.bytes.ptr, g->v.bytes.len);
 			break;
 		case CDT_TYPE_FD:
 			r = cdt_msg_add_fd(dst, g->name, g->v.fd);
@@ -275,6 +281,15 @@ int dispatch_chan_event(struct loop_source *s, int fd, uint32_t revents, void *u
 		if (r < 0) {
 			layer_violation(l, r == -CDT_E_AUTH ? "auth-failure" : "protocol-violation",
 					NULL, cdt_strerror(r));
+			return 0;
+		}
+		/* Only a memfd sealed immutable at the announced size may go
+		 * on: the receiver checks again, but a wrong one is this
+		 * sender's fault and must cost it its session. */
+		if (msg_bulk_check(m) < 0) {
+			cdt_msg_free(m);
+			layer_violation(l, "protocol-violation", NULL,
+					"bulk argument not a sealed memfd of its length");
 			return 0;
 		}
 		r = handle(l, m);

@@ -22,7 +22,7 @@ struct msg_args {
 
 void dispatch_args_of(const cdt_msg *m, struct msg_args *a);
 /* Copy every argument into dst (fds are duplicated by the codec). */
-int dispatch_args_copy(cdt_msg *dst, const struct msg_args *a);
+int dispatch_args_copy(cdt_msg *dst, const cdt_msg *src, const struct msg_args *a);
 
 /* dispatch-decide.c: a CALL from a ready layer. */
 int dispatch_on_call(struct blayer *l, cdt_msg *m);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "msg.h"
 #include "resource.h"
 
 /* conduit.ping: an empty REPLY, or one carrying the call's "payload" bytes
@@ -26,6 +27,17 @@ void services_ping(struct blayer *l, const cdt_msg *m)
 	size_t n;
 	cdt_msg *r = NULL;
 
+	/* A bulk payload is echoed as it came, the same sealed memfd, so the
+	 * broker never reads it (protocol 4.1). */
+	if (msg_is_bulk(m, "payload")) {
+		if (cdt_msg_new(CDT_KIND_REPLY, id, NULL, &r) == 0 &&
+		    msg_copy_bulk(r, m, "payload") == 0)
+			(void)dispatch_send(l, r);
+		else
+			dispatch_send_simple(l, CDT_KIND_ERROR, id, "conduit.failed");
+		cdt_msg_free(r);
+		return;
+	}
 	if (cdt_msg_get_bytes(m, "payload", &p, &n) < 0) {
 		dispatch_send_simple(l, CDT_KIND_REPLY, id, NULL);
 		return;

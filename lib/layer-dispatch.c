@@ -248,10 +248,43 @@ static int dispatch_event(cdt_layer *layer, cdt_msg *msg, bool defer)
 	return layer->err;
 }
 
+/* A message whose bulk value did not open (protocol 4.1): the sending
+ * layer, not the broker, is at fault, so the session goes on and only
+ * the message is refused.  A call is answered conduit.refused; an answer
+ * to our call becomes that error; an event is dropped. */
+static int dispatch_refuse(cdt_layer *layer, cdt_msg *msg, bool defer)
+{
+	enum cdt_kind kind = cdt_msg_kind(msg);
+	uint64_t id = cdt_msg_call_id(msg);
+	cdt_msg *err = NULL;
+	int r;
+
+	cdt_msg_free(msg);
+	switch (kind) {
+	case CDT_KIND_CALL:
+		return dispatch_answer(layer, id, CDT_KIND_ERROR, "conduit.refused");
+	case CDT_KIND_REPLY:
+	case CDT_KIND_ERROR:
+		r = cdt_msg_new(CDT_KIND_ERROR, id, "conduit.refused", &err);
+		if (r < 0)
+			return layer_fail(layer, r);
+		return dispatch_answer_msg(layer, err, defer);
+	case CDT_KIND_EVENT:
+		return layer->err;
+	case CDT_KIND_HELLO:
+	case CDT_KIND_SUBSCRIBE:
+	default:
+		return layer_fail(layer, -CDT_E_PROTO);
+	}
+}
+
 /* Handle one message from the broker; takes it.  defer: a blocking call
  * waits, so run no user code.  0 or the layer's (sticky) error. */
 static int dispatch_one(cdt_layer *layer, cdt_msg *msg, bool defer)
 {
+	/* Applications see bulk values as the bytes they were sent as. */
+	if (msg_bulk_resolve(msg) < 0)
+		return dispatch_refuse(layer, msg, defer);
 	switch (cdt_msg_kind(msg)) {
 	case CDT_KIND_REPLY:
 	case CDT_KIND_ERROR:

@@ -84,7 +84,14 @@ int layer_send(cdt_layer *layer, const cdt_msg *msg)
 	for (size_t i = 0; cdt_msg_arg(msg, i, &arg) == 0; i++)
 		if (arg.name[0] == '_')
 			return -EINVAL;
-	r = cdt_chan_send(layer->chan, msg);
+	/* Long bytes values go sealed in memfds (protocol 4.1): the broker
+	 * forwards them without another AEAD pass. */
+	cdt_msg *bulk = NULL;
+	r = msg_bulk_seal(msg, &bulk);
+	if (r < 0)
+		return r;
+	r = cdt_chan_send(layer->chan, bulk ? bulk : msg);
+	cdt_msg_free(bulk);
 	if (r < 0 && layer->chan->err) {
 		/* The broker went away without a FIN: report it as the
 		 * receive side does, whichever direction noticed first. */

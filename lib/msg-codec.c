@@ -75,6 +75,14 @@ long cdt_msg_encode(const cdt_msg *msg, uint8_t *buf, size_t cap)
 			*p++ = fd_index++;
 			break;
 		}
+		if (a->type == MSG_TYPE_BULK) {
+			le64_put(p, a->data_len);
+			p += 8;
+			memcpy(p, msg->store + a->data_off, MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE);
+			p += MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE;
+			/* Numbered with the fd arguments: one sequence. */
+			*p++ = fd_index++;
+		}
 	}
 	return (long)msg->enc_len;
 }
@@ -150,6 +158,32 @@ static int msg_parse_value(struct reader *r, uint8_t type, size_t nfds, struct m
 		a->v.fd = u8; /* index for now; the fd itself after pass 1 */
 		(*nfd)++;
 		return 0;
+	case MSG_TYPE_BULK: {
+		const uint8_t *kid;
+		if ((e = reader_get_u64(r, &u64)) < 0)
+			return e;
+		if ((e = reader_get_bytes(r, MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE, &kid)) < 0)
+			return e;
+		if ((e = reader_get_u8(r, &u8)) < 0)
+			return e;
+		/* Shorter values travel inline: one encoding per value.  The
+		 * upper bound keeps the resolved value a possible bytes arg. */
+		if (u64 < CDT_BULK_MIN || u64 > CDT_MSG_MAX)
+			return -CDT_E_VALUE;
+		if (*nfd >= CDT_FDS_MAX)
+			return -CDT_E_LIMIT;
+		/* Same rule as FD: one fd per argument, in order, so no two
+		 * arguments share an fd. */
+		if (u8 != *nfd || u8 >= nfds)
+			return -CDT_E_FD;
+		src->data = kid;
+		a->data_off = (uint32_t)*store;
+		a->data_len = (uint32_t)u64;
+		a->v.fd = u8;
+		(*nfd)++;
+		*store += MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE;
+		return 0;
+	}
 	default:
 		return -CDT_E_TYPE;
 	}
@@ -309,6 +343,10 @@ int cdt_msg_decode(const uint8_t *buf, size_t len, const int *fds, size_t nfds, 
 			if (a->type == CDT_TYPE_STRING)
 				m->store[a->data_off + a->data_len] = '\0';
 		} else if (a->type == CDT_TYPE_FD) {
+			a->v.fd = fds[a->v.fd];
+		} else if (a->type == MSG_TYPE_BULK) {
+			memcpy(m->store + a->data_off, src[i].data,
+			       MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE);
 			a->v.fd = fds[a->v.fd];
 		}
 	}

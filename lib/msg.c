@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "msg.h"
 #include "utf8.h"
 
@@ -122,6 +124,10 @@ void cdt_msg_free(cdt_msg *msg)
 	for (size_t i = 0; i < msg->nfds; i++)
 		if (msg->fds[i] >= 0)
 			close(msg->fds[i]);
+	/* A bulk key opens its memfd, which may outlive the message. */
+	for (size_t i = 0; i < msg->nargs; i++)
+		if (msg->args[i].type == MSG_TYPE_BULK)
+			sodium_memzero(msg->store + msg->args[i].data_off, MSG_BULK_KEY_SIZE);
 	if (!msg->store_inline)
 		free(msg->store);
 	free(msg);
@@ -150,7 +156,7 @@ static int msg_lookup(const cdt_msg *msg, const char *name, size_t len, size_t *
 
 /* Room for n more store bytes.  A decoded message's inline store cannot
  * grow in place, so the first add to it moves the store to the heap. */
-static int msg_store_reserve(cdt_msg *msg, size_t n)
+int msg_store_reserve(cdt_msg *msg, size_t n)
 {
 	size_t need;
 	if (__builtin_add_overflow(msg->store_len, n, &need))
@@ -179,11 +185,11 @@ static int msg_store_reserve(cdt_msg *msg, size_t n)
 	return 0;
 }
 
-static void msg_rebuild_fds(cdt_msg *msg)
+void msg_rebuild_fds(cdt_msg *msg)
 {
 	uint8_t n = 0;
 	for (size_t i = 0; i < msg->nargs; i++)
-		if (msg->args[i].type == CDT_TYPE_FD)
+		if (msg_type_has_fd(msg->args[i].type))
 			msg->fds[n++] = msg->args[i].v.fd;
 	msg->nfds = n;
 }
@@ -192,8 +198,8 @@ static void msg_rebuild_fds(cdt_msg *msg)
  * and needs data_len bytes of store after the name (payload plus any
  * terminator).  Checks everything before changing anything; the caller
  * fills the value. */
-static int msg_add(cdt_msg *msg, const char *name, enum cdt_type type, size_t value_size,
-		   size_t data_len, struct msg_arg **ret_arg)
+int msg_add(cdt_msg *msg, const char *name, enum cdt_type type, size_t value_size, size_t data_len,
+	    struct msg_arg **ret_arg)
 {
 	if (!msg || !name)
 		return -EINVAL;
@@ -392,6 +398,13 @@ static void msg_view(const cdt_msg *msg, const struct msg_arg *a, struct cdt_arg
 	case CDT_TYPE_FD:
 		ret->v.fd = a->v.fd;
 		break;
+	}
+	if (a->type == MSG_TYPE_BULK) {
+		/* The length without the bytes: what the broker's policy and
+		 * audit need, and all it can know. */
+		ret->type = CDT_TYPE_BYTES;
+		ret->v.bytes.ptr = NULL;
+		ret->v.bytes.len = a->data_len;
 	}
 }
 

@@ -25,10 +25,21 @@
 /* Fixed part of the encoding: version, kind, nargs, call_id, name_len. */
 #define MSG_HEADER_SIZE 13u
 
+/* Wire type of a bytes argument carried sealed in a passed memfd
+ * (docs/protocol.md section 4.1).  Never visible to applications: a layer
+ * resolves it on receipt; the broker sees it through cdt_msg_arg() as
+ * CDT_TYPE_BYTES with a length and a NULL pointer. */
+#define MSG_TYPE_BULK	    8
+#define MSG_BULK_KEY_SIZE   32
+#define MSG_BULK_ID_SIZE    16
+/* u64 length, key, id, u8 fd index */
+#define MSG_BULK_VALUE_SIZE (8u + MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE + 1u)
+
 struct msg_arg {
 	uint32_t name_off; /* NUL-terminated name in the store */
-	uint32_t data_off; /* string (NUL-terminated) or bytes in the store */
-	uint32_t data_len;
+	uint32_t data_off; /* string (NUL-terminated) or bytes in the store;
+			    * BULK: its key then its id */
+	uint32_t data_len; /* BULK: the plaintext length */
 	uint8_t name_len;
 	uint8_t type; /* enum cdt_type */
 	union {
@@ -36,7 +47,7 @@ struct msg_arg {
 		int64_t i64;
 		uint64_t u64;
 		double d; /* NaNs already canonical */
-		int fd;	  /* owned; -1 after cdt_msg_take_fd() */
+		int fd;	  /* FD, BULK: owned; -1 after cdt_msg_take_fd() */
 	} v;
 };
 
@@ -66,5 +77,41 @@ int msg_name_cmp(const char *a, size_t alen, const char *b, size_t blen);
 /* Whether kind k needs a non-zero call_id / a non-empty name.  -1 for an
  * unknown kind. */
 int msg_kind_rules(unsigned k, bool *ret_call_id, bool *ret_name);
+
+/* Insert an argument (msg.c): checks the name, the count and the encoded
+ * size; the caller fills the value of *ret_arg. */
+int msg_add(cdt_msg *msg, const char *name, enum cdt_type type, size_t value_size, size_t data_len,
+	    struct msg_arg **ret_arg);
+/* Room for n more bytes in the message's store (msg.c). */
+int msg_store_reserve(cdt_msg *msg, size_t n);
+/* Recompute msg->fds from the FD and BULK arguments, in order. */
+void msg_rebuild_fds(cdt_msg *msg);
+/* Whether argument type t carries one of the message's fds. */
+static inline bool msg_type_has_fd(uint8_t t)
+{
+	return t == CDT_TYPE_FD || t == MSG_TYPE_BULK;
+}
+
+/* Bulk arguments (msg-bulk.c, docs/protocol.md section 4.1). */
+
+/* Whether the argument called name is an unresolved bulk argument. */
+bool msg_is_bulk(const cdt_msg *msg, const char *name);
+/* Add to dst the bulk argument name of src, with a duplicate of its fd:
+ * the broker forwards bulk values without reading them. */
+int msg_copy_bulk(cdt_msg *dst, const cdt_msg *src, const char *name);
+/* A copy of msg in which every bytes argument of at least CDT_BULK_MIN
+ * (while fds are left) is sealed into a memfd.  *ret_out is NULL when
+ * nothing changed (no such argument, or memfds unavailable). */
+int msg_bulk_seal(const cdt_msg *msg, cdt_msg **ret_out);
+/* Check that fd is a memfd sealed exactly as a bulk value of len bytes
+ * needs (-CDT_E_FD otherwise). */
+int msg_bulk_check_fd(int fd, uint64_t len);
+/* Open every bulk argument of msg in place, making it an ordinary bytes
+ * argument; closes the memfds.  -CDT_E_FD (bad memfd), -CDT_E_AUTH
+ * (tampered value), -ENOMEM.  On failure msg is unchanged or partially
+ * resolved: the caller frees it. */
+int msg_bulk_resolve(cdt_msg *msg);
+/* Check every bulk argument's memfd without reading it (the broker). */
+int msg_bulk_check(const cdt_msg *msg);
 
 #endif

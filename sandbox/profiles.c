@@ -91,7 +91,8 @@ const struct profile_syscall profile_syscalls[] = {
 	{"sendto", S | N, 0, "send on a held socket (cannot carry fds)"},
 	{"recvfrom", S | N, 0, "receive on a held socket (cannot carry fds)"},
 	{"shutdown", S | N, 0, "half-close a held socket"},
-	{"ftruncate", S, 0, "files the broker passed; RLIMIT_FSIZE bounds"},
+	{"ftruncate", S | R, 0,
+	 "files the broker passed; libconduit sizing a bulk memfd; RLIMIT_FSIZE bounds"},
 	{"fsync", S, 0, "files the broker passed"},
 	{"fdatasync", S, 0, "files the broker passed"},
 	{"getcwd", S, 0, "libc path handling"},
@@ -104,6 +105,7 @@ const struct profile_syscall profile_syscalls[] = {
 	{"sendmsg", R | N, 0, "send frames and SCM_RIGHTS fds"},
 	{"mlock", R, 0, "libconduit keeps channel keys in locked memory (sodium_malloc)"},
 	{"munlock", R, 0, "libconduit wipes and unlocks key memory on close"},
+	{"memfd_create", R, 0, "libconduit seals long bytes values into memfds (bulk)"},
 	/* time */
 	{"nanosleep", TM, 0, "sleep"},
 	{"clock_nanosleep", TM, 0, "sleep"},

@@ -41,6 +41,9 @@ extern "C" {
 #define CDT_ARGS_MAX 64                 /* arguments per message */
 #define CDT_FDS_MAX 4                   /* passed fds per message */
 #define CDT_FRAME_PLAIN_MAX (64u * 1024) /* plaintext bytes per frame */
+/* A bytes argument this long or longer that a layer sends travels sealed
+ * in a memfd, outside the message (docs/protocol.md section 4.1). */
+#define CDT_BULK_MIN (16u * 1024)
 
 /* ---- Errors caused by a peer (returned negated) ---- */
 

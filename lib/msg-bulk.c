@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bulk arguments (docs/protocol.md section 4.1): a long bytes value a layer
+ * sends leaves the message, sealed with a fresh key into a memfd that
+ * travels as a passed fd.  The broker forwards the memfd without reading
+ * it, so bulk bytes see one AEAD pass per direction, end to end, instead of
+ * being opened and sealed again on each hop of the broker.
+ *
+ * The key Ks is fresh random for every value and never reused, so the
+ * fixed nonce 0 is safe; the associated data binds the value to its random
+ * id and its length.  The channel that carries Ks and the memfd's identity
+ * (dev, ino, type) is what authenticates the memfd as the one the sender
+ * meant; the seals make its content immutable once it has been sent.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "buf.h"
+#include "msg.h"
+
+#define BULK_SEALS     (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
+#define BULK_TAG_SIZE  16u
+#define BULK_AD_PREFIX "conduit-bulk-v1"
+#define BULK_AD_SIZE   (sizeof(BULK_AD_PREFIX) - 1 + MSG_BULK_ID_SIZE + 8)
+
+_Static_assert(crypto_aead_aes256gcm_KEYBYTES == MSG_BULK_KEY_SIZE, "bulk key size");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == MSG_BULK_KEY_SIZE, "bulk key size");
+_Static_assert(crypto_aead_aes256gcm_ABYTES == BULK_TAG_SIZE, "bulk tag size");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == BULK_TAG_SIZE, "bulk tag size");
+
+static void bulk_ad(const uint8_t *id, uint64_t len, uint8_t ad[BULK_AD_SIZE])
+{
+	memcpy(ad, BULK_AD_PREFIX, sizeof(BULK_AD_PREFIX) - 1);
+	memcpy(ad + sizeof(BULK_AD_PREFIX) - 1, id, MSG_BULK_ID_SIZE);
+	le64_put(ad + sizeof(BULK_AD_PREFIX) - 1 + MSG_BULK_ID_SIZE, len);
+}
+
+/* AES-256-GCM where the CPU has it, as the channels.  Sender and receiver
+ * run on the same machine, so they make the same choice without a field
+ * on the wire for it. */
+static void bulk_encrypt(const uint8_t *key, const uint8_t *id, const uint8_t *m, size_t len,
+			 uint8_t *c)
+{
+	uint8_t ad[BULK_AD_SIZE];
+	uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES] = {0};
+
+	bulk_ad(id, len, ad);
+	if (crypto_aead_aes256gcm_is_available())
+		crypto_aead_aes256gcm_encrypt(c, NULL, m, len, ad, sizeof(ad), NULL, nonce, key);
+	else
+		crypto_aead_xchacha20poly1305_ietf_encrypt(c, NULL, m, len, ad, sizeof(ad), NULL,
+							   nonce, key);
+}
+
+static int bulk_decrypt(const uint8_t *key, const uint8_t *id, const uint8_t *c, size_t len,
+			uint8_t *m)
+{
+	uint8_t ad[BULK_AD_SIZE];
+	uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES] = {0};
+	int r;
+
+	bulk_ad(id, len, ad);
+	if (crypto_aead_aes256gcm_is_available())
+		r = crypto_aead_aes256gcm_decrypt(m, NULL, NULL, c, len + BULK_TAG_SIZE, ad,
+						  sizeof(ad), nonce, key);
+	else
+		r = crypto_aead_xchacha20poly1305_ietf_decrypt(
+			m, NULL, NULL, c, len + BULK_TAG_SIZE, ad, sizeof(ad), nonce, key);
+	return r == 0 ? 0 : -CDT_E_AUTH;
+}
+
+static struct msg_arg *bulk_find(const cdt_msg *msg, const char *name)
+{
+	size_t len = strnlen(name, CDT_NAME_MAX + 1);
+	for (size_t i = 0; i < msg->nargs; i++) {
+		const struct msg_arg *a = &msg->args[i];
+		if (a->name_len == len && memcmp(msg->store + a->name_off, name, len) == 0)
+			return (struct msg_arg *)a;
+	}
+	return NULL;
+}
+
+bool msg_is_bulk(const cdt_msg *msg, const char *name)
+{
+	const struct msg_arg *a = msg && name ? bulk_find(msg, name) : NULL;
+	return a && a->type == MSG_TYPE_BULK;
+}
+
+/* Add a bulk argument; takes fd in every case. */
+static int bulk_add(cdt_msg *dst, const char *name, uint32_t len, const uint8_t *key_id, int fd)
+{
+	struct msg_arg *a;
+	int r;
+
+	if (dst->nfds >= CDT_FDS_MAX) {
+		r = -E2BIG;
+		goto out;
+	}
+	r = msg_add(dst, name, (enum cdt_type)MSG_TYPE_BULK, MSG_BULK_VALUE_SIZE,
+		    MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE, &a);
+	if (r < 0)
+		goto out;
+	memcpy(dst->store + a->data_off, key_id, MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE);
+	a->data_len = len;
+	a->v.fd = fd;
+	msg_rebuild_fds(dst);
+	return 0;
+out:
+	close(fd);
+	return r;
+}
+
+int msg_copy_bulk(cdt_msg *dst, const cdt_msg *src, const char *name)
+{
+	if (!dst || !src || !name)
+		return -EINVAL;
+	const struct msg_arg *a = bulk_find(src, name);
+	if (!a || a->type != MSG_TYPE_BULK)
+		return -ENOENT;
+	if (a->v.fd < 0)
+		return -EBADF;
+	int fd = fcntl(a->v.fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return -errno;
+	return bulk_add(dst, name, a->data_len, src->store + a->data_off, fd);
+}
+
+/* Seal len bytes at p into a new memfd under a fresh key. */
+static int bulk_seal_one(cdt_msg *dst, const char *name, const uint8_t *p, size_t len)
+{
+	uint8_t key_id[MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE];
+	size_t size = len + BULK_TAG_SIZE; /* len <= CDT_MSG_MAX: no wrap */
+	void *map = MAP_FAILED;
+	int fd, r;
+
+	fd = memfd_create("conduit-bulk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* Write the ciphertext straight into the memfd: no staging copy. */
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED) {
+		r = -errno;
+		goto out;
+	}
+	randombytes_buf(key_id, sizeof(key_id));
+	bulk_encrypt(key_id, key_id + MSG_BULK_KEY_SIZE, p, len, map);
+	/* F_SEAL_WRITE is refused while a writable shared mapping exists. */
+	(void)munmap(map, size);
+	map = MAP_FAILED;
+	if (fcntl(fd, F_ADD_SEALS, BULK_SEALS) < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = bulk_add(dst, name, (uint32_t)len, key_id, fd);
+	fd = -1; /* bulk_add took it */
+out:
+	sodium_memzero(key_id, sizeof(key_id));
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int bulk_copy_arg(cdt_msg *dst, const struct cdt_arg *g)
+{
+	switch (g->type) {
+	case CDT_TYPE_BOOL:
+		return cdt_msg_add_bool(dst, g->name, g->v.b);
+	case CDT_TYPE_I64:
+		return cdt_msg_add_i64(dst, g->name, g->v.i64);
+	case CDT_TYPE_U64:
+		return cdt_msg_add_u64(dst, g->name, g->v.u64);
+	case CDT_TYPE_DOUBLE:
+		return cdt_msg_add_double(dst, g->name, g->v.d);
+	case CDT_TYPE_STRING:
+		return cdt_msg_add_string(dst, g->name, g->v.str.ptr, g->v.str.len);
+	case CDT_TYPE_BYTES:
+		return cdt_msg_add_bytes(dst, g->name, g->v.bytes.ptr, g->v.bytes.len);
+	case CDT_TYPE_FD:
+		return cdt_msg_add_fd(dst, g->name, g->v.fd);
+	}
+	return -EINVAL;
+}
+
+int msg_bulk_seal(const cdt_msg *msg, cdt_msg **ret_out)
+{
+	cdt_msg *out = NULL;
+	size_t budget, n = 0;
+	int r;
+
+	if (!msg || !ret_out)
+		return -EINVAL;
+	/* Sealing bulk may not cost an fd argument its slot. */
+	budget = CDT_FDS_MAX - msg->nfds;
+	for (size_t i = 0; i < msg->nargs; i++)
+		if (msg->args[i].type == CDT_TYPE_BYTES && msg->args[i].data_len >= CDT_BULK_MIN)
+			n++;
+	if (n == 0 || budget == 0 || msg->fd_taken) {
+		*ret_out = NULL;
+		return 0;
+	}
+	r = cdt_msg_new(msg->kind, msg->call_id, msg->name, &out);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < msg->nargs && r >= 0; i++) {
+		const struct msg_arg *a = &msg->args[i];
+		struct cdt_arg g;
+		if (cdt_msg_arg(msg, i, &g) < 0) {
+			r = -EINVAL;
+			break;
+		}
+		if (a->type == CDT_TYPE_BYTES && a->data_len >= CDT_BULK_MIN && budget > 0) {
+			r = bulk_seal_one(out, g.name, g.v.bytes.ptr, g.v.bytes.len);
+			budget--;
+		} else {
+			r = bulk_copy_arg(out, &g);
+		}
+	}
+	if (r == -ENOSYS || r == -EPERM || r == -EACCES) {
+		/* No memfds here (old kernel, a stricter sandbox): the
+		 * value goes inline as before, sealed by the channel. */
+		cdt_msg_free(out);
+		*ret_out = NULL;
+		return 0;
+	}
+out:
+	if (r < 0) {
+		cdt_msg_free(out);
+		return r;
+	}
+	*ret_out = out;
+	return 0;
+}
+
+int msg_bulk_check_fd(int fd, uint64_t len)
+{
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	/* A file that cannot be sealed (not a memfd) fails here with EINVAL;
+	 * a missing seal would let the sender change the value under us. */
+	if (seals < 0 || seals != BULK_SEALS)
+		return -CDT_E_FD;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return -CDT_E_FD;
+	if (st.st_size < 0 || (uint64_t)st.st_size != len + BULK_TAG_SIZE)
+		return -CDT_E_FD;
+	return 0;
+}
+
+int msg_bulk_check(const cdt_msg *msg)
+{
+	for (size_t i = 0; i < msg->nargs; i++) {
+		const struct msg_arg *a = &msg->args[i];
+		if (a->type != MSG_TYPE_BULK)
+			continue;
+		int r = msg_bulk_check_fd(a->v.fd, a->data_len);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Open bulk argument a into the store (room already reserved). */
+static int bulk_resolve_one(cdt_msg *msg, struct msg_arg *a)
+{
+	uint8_t key_id[MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE];
+	size_t len = a->data_len, size = len + BULK_TAG_SIZE;
+	void *map;
+	int r;
+
+	/* Never rely on the broker's check alone: it may be compromised. */
+	r = msg_bulk_check_fd(a->v.fd, len);
+	if (r < 0)
+		return r;
+	map = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, a->v.fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	memcpy(key_id, msg->store + a->data_off, sizeof(key_id));
+	r = bulk_decrypt(key_id, key_id + MSG_BULK_KEY_SIZE, map, len, msg->store + msg->store_len);
+	(void)munmap(map, size);
+	sodium_memzero(key_id, sizeof(key_id));
+	if (r < 0)
+		return r;
+	sodium_memzero(msg->store + a->data_off, MSG_BULK_KEY_SIZE);
+	close(a->v.fd);
+	a->v.fd = -1;
+	a->type = CDT_TYPE_BYTES;
+	a->data_off = (uint32_t)msg->store_len;
+	msg->store_len += len;
+	/* A bulk value of len encodes as 4 + len bytes inline. */
+	msg->enc_len = msg->enc_len - MSG_BULK_VALUE_SIZE + 4 + len;
+	msg_rebuild_fds(msg);
+	return 0;
+}
+
+int msg_bulk_resolve(cdt_msg *msg)
+{
+	size_t total = 0;
+	int r;
+
+	if (!msg)
+		return -EINVAL;
+	for (size_t i = 0; i < msg->nargs; i++)
+		if (msg->args[i].type == MSG_TYPE_BULK)
+			total += msg->args[i].data_len; /* <= 4 x CDT_MSG_MAX */
+	if (total == 0)
+		return 0;
+	/* One reservation for all: the store moves at most once. */
+	r = msg_store_reserve(msg, total);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < msg->nargs; i++) {
+		if (msg->args[i].type != MSG_TYPE_BULK)
+			continue;
+		r = bulk_resolve_one(msg, &msg->args[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
