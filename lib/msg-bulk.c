@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -140,6 +141,12 @@ static int bulk_seal_one(cdt_msg *dst, const char *name, const uint8_t *p, size_
 	void *map = MAP_FAILED;
 	int fd, r;
 
+	/* Sizing a memfd past RLIMIT_FSIZE raises SIGXFSZ, which kills by
+	 * default: a layer so limited sends this value inline instead. */
+	struct rlimit fsize;
+	if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY &&
+	    fsize.rlim_cur < size)
+		return -EFBIG;
 	fd = memfd_create("conduit-bulk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
@@ -226,9 +233,10 @@ int msg_bulk_seal(const cdt_msg *msg, cdt_msg **ret_out)
 			r = bulk_copy_arg(out, &g);
 		}
 	}
-	if (r == -ENOSYS || r == -EPERM || r == -EACCES) {
-		/* No memfds here (old kernel, a stricter sandbox): the
-		 * value goes inline as before, sealed by the channel. */
+	if (r == -ENOSYS || r == -EPERM || r == -EACCES || r == -EFBIG) {
+		/* No memfds here (old kernel, a stricter sandbox, a file size
+		 * limit): the value goes inline as before, sealed by the
+		 * channel. */
 		cdt_msg_free(out);
 		*ret_out = NULL;
 		return 0;
