@@ -118,6 +118,12 @@ static void check_same(const struct audit_record *a, const struct audit_record *
 		const struct audit_arg *x = &a->args[i], *y = &b->args[i];
 		SAME(!strcmp(x->arg.name, y->arg.name) && x->arg.type == y->arg.type);
 		SAME(x->truncated == y->truncated && x->not_utf8 == y->not_utf8);
+		SAME(x->bulk == y->bulk);
+		if (x->bulk) {
+			/* A length and no data, both ways. */
+			SAME(x->arg.v.bytes.len == y->arg.v.bytes.len && !y->arg.v.bytes.ptr);
+			continue;
+		}
 		if (x->truncated)
 			SAME(x->orig_len == y->orig_len &&
 			     !memcmp(x->hash, y->hash, AUDIT_HASH_LEN));
@@ -206,9 +212,18 @@ static void roundtrip(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < nargs; i++) {
 		struct cdt_arg *a = &cargs[i];
 		const char *nm = text(&in, names[i], CDT_NAME_MAX, "a");
-		*a = (struct cdt_arg){.name = nm, .type = (enum cdt_type)(1 + byte(&in) % 7)};
+		uint8_t t = (uint8_t)(1 + byte(&in) % 8);
+		*a = (struct cdt_arg){.name = nm,
+				      .type = (enum cdt_type)(t == 8 ? CDT_TYPE_BYTES : t)};
 		size_t len;
 		const uint8_t *p;
+		if (t == 8) {
+			/* A bulk value as the broker sees it: a length, no data. */
+			a->v.bytes.len = 1 + (size_t)(u64(&in) % CDT_MSG_MAX);
+			if (audit_arg_from_cdt(a, &budget, &args[i]) < 0 || !args[i].bulk)
+				abort();
+			continue;
+		}
 		switch (a->type) {
 		case CDT_TYPE_BOOL:
 			a->v.b = byte(&in) & 1;

@@ -10,7 +10,9 @@ import os
 import struct
 import sys
 
-BOOL, I64, U64, DOUBLE, STRING, BYTES, FD = range(1, 8)
+BOOL, I64, U64, DOUBLE, STRING, BYTES, FD, BULK = range(1, 9)
+BULK_MIN = 16 * 1024
+MSG_MAX = 16 * 1024 * 1024
 HELLO, CALL, REPLY, ERROR, EVENT, SUBSCRIBE = range(1, 7)
 
 
@@ -28,6 +30,10 @@ def value(t, v):
         return struct.pack("<I", len(b)) + b
     if t == FD:
         return bytes([v])
+    if t == BULK:
+        # (plaintext length, fd index): u64 length, key, id, u8 index
+        length, index = v
+        return struct.pack("<Q", length) + bytes(range(32)) + bytes(range(16)) + bytes([index])
     raise ValueError(t)
 
 
@@ -66,7 +72,16 @@ def seeds():
     yield "names-max", 0, encode(CALL, 13, "a" * 64, [("b" * 64, BOOL, 0), ("_" + "9" * 63, BOOL, 1)])
     yield "prefix-order", 0, encode(CALL, 14, "x.y-z_0", [("tank1", U64, 1), ("tank10", U64, 2)])
     yield "many-args", 0, encode(EVENT, 0, "e", [("a%02d" % i, U64, i) for i in range(64)])
+    yield "bulk-min", 1, encode(CALL, 15, "blob.put", [("data", BULK, (BULK_MIN, 0))])
+    yield "bulk-max", 1, encode(REPLY, 15, "", [("data", BULK, (MSG_MAX, 0))])
+    yield "bulk-fd-mixed", 3, encode(EVENT, 0, "e", [("a", FD, 0), ("b", BULK, (BULK_MIN, 1)),
+                                                     ("c", BYTES, b"x"), ("d", BULK, (2**20, 2))])
     # Near misses: each breaks exactly one rule.
+    yield "bad-bulk-short", 1, encode(CALL, 1, "m", [("a", BULK, (BULK_MIN - 1, 0))])
+    yield "bad-bulk-long", 1, encode(CALL, 1, "m", [("a", BULK, (MSG_MAX + 1, 0))])
+    yield "bad-bulk-shared", 1, encode(CALL, 1, "m", [("a", BULK, (BULK_MIN, 0)), ("b", BULK, (BULK_MIN, 0))])
+    yield "bad-bulk-index", 1, encode(CALL, 1, "m", [("a", BULK, (BULK_MIN, 1))])
+    yield "bad-bulk-truncated", 1, encode(CALL, 1, "m", [("a", BULK, (BULK_MIN, 0))])[:-1]
     yield "bad-unsorted", 0, encode(CALL, 1, "m", [("b", BOOL, 0), ("a", BOOL, 0)], sort=False)
     yield "bad-duplicate", 0, encode(CALL, 1, "m", [("a", BOOL, 0), ("a", BOOL, 0)], sort=False)
     yield "bad-bool", 0, encode(CALL, 1, "m", [("a", BOOL, 2)])
