@@ -11,7 +11,9 @@
  * free), reads the client's "BENCH" lines from the broker's stderr, and
  * measures a forked echo over a raw SOCK_SEQPACKET socketpair with the same
  * placement.  Every call through the broker is decided and audited, as in
- * production.  Figures are medians of single round trips in microseconds.
+ * production.  The layers send and receive as the layer API does, so long
+ * bytes values travel as sealed memfds (docs/protocol.md section 4.1).
+ * Figures are medians of single round trips in microseconds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +29,8 @@
 #include <unistd.h>
 
 #include <conduit/conduit.h>
+
+#include "msg.h"
 
 #define ITER   2000
 #define WARMUP 200
@@ -79,15 +83,41 @@ static _Noreturn void die(const char *what, int r)
 
 static cdt_chan *chan;
 
+/* Send as the layer API does: long bytes values go as sealed memfds
+ * (docs/protocol.md section 4.1). */
+static int bulk_send(cdt_msg *m)
+{
+	cdt_msg *b = NULL;
+	int e = msg_bulk_seal(m, &b);
+
+	if (e == 0)
+		e = cdt_chan_send_wait(chan, b ? b : m, 5000);
+	cdt_msg_free(b);
+	return e;
+}
+
+/* Receive as the layer API does: bulk values opened before use. */
+static int bulk_recv(cdt_msg **ret, int timeout_ms)
+{
+	cdt_msg *m;
+	int e = cdt_chan_recv_wait(chan, &m, timeout_ms);
+
+	if (e == 0 && (e = msg_bulk_resolve(m)) < 0)
+		cdt_msg_free(m);
+	if (e == 0)
+		*ret = m;
+	return e;
+}
+
 static cdt_msg *rt(cdt_msg *m, uint64_t id)
 {
 	cdt_msg *r;
-	int e = cdt_chan_send_wait(chan, m, 5000);
+	int e = bulk_send(m);
 
 	if (e < 0)
 		die("send", e);
 	for (;;) {
-		e = cdt_chan_recv_wait(chan, &r, 5000);
+		e = bulk_recv(&r, 5000);
 		if (e < 0)
 			die("recv", e);
 		if (cdt_msg_call_id(r) == id && cdt_msg_kind(r) != CDT_KIND_CALL)
@@ -146,7 +176,7 @@ static void layer_echo(void)
 		cdt_msg *m, *r;
 		const uint8_t *p = NULL;
 		size_t n = 0;
-		int e = cdt_chan_recv_wait(chan, &m, -1);
+		int e = bulk_recv(&m, -1);
 		if (e < 0)
 			exit(e == -CDT_E_CLOSED ? 0 : 2);
 		if (cdt_msg_kind(m) != CDT_KIND_CALL) {
@@ -157,7 +187,7 @@ static void layer_echo(void)
 			die("reply", -ENOMEM);
 		if (cdt_msg_get_bytes(m, "x", &p, &n) == 0 && cdt_msg_add_bytes(r, "x", p, n) < 0)
 			die("reply", -ENOMEM);
-		e = cdt_chan_send_wait(chan, r, 5000);
+		e = bulk_send(r);
 		if (e < 0)
 			die("send", e);
 		cdt_msg_free(m);
