@@ -16,7 +16,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/mman.h> /* memfd_create */
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -133,13 +133,27 @@ int msg_copy_bulk(cdt_msg *dst, const cdt_msg *src, const char *name)
 	return bulk_add(dst, name, a->data_len, src->store + a->data_off, fd);
 }
 
+/* Write all of buf at offset 0 of fd. */
+static int bulk_pwrite(int fd, const uint8_t *buf, size_t n)
+{
+	for (size_t off = 0; off < n;) {
+		ssize_t k = pwrite(fd, buf + off, n - off, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		off += (size_t)k;
+	}
+	return 0;
+}
+
 /* Seal len bytes at p into a new memfd under a fresh key. */
 static int bulk_seal_one(cdt_msg *dst, const char *name, const uint8_t *p, size_t len)
 {
 	uint8_t key_id[MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE];
 	size_t size = len + BULK_TAG_SIZE; /* len <= CDT_MSG_MAX: no wrap */
-	void *map = MAP_FAILED;
-	int fd, r;
+	uint8_t *c = NULL;
+	int fd = -1, r;
 
 	/* Sizing a memfd past RLIMIT_FSIZE raises SIGXFSZ, which kills by
 	 * default: a layer so limited sends this value inline instead. */
@@ -147,24 +161,22 @@ static int bulk_seal_one(cdt_msg *dst, const char *name, const uint8_t *p, size_
 	if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY &&
 	    fsize.rlim_cur < size)
 		return -EFBIG;
+	/* Sealed in ordinary memory and written with one pwrite: cheaper
+	 * than sizing and mapping the memfd, whose fresh pages a mapping
+	 * would first zero and then fault in. */
+	c = malloc(size);
+	if (!c)
+		return -ENOMEM;
 	fd = memfd_create("conduit-bulk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)size) < 0) {
-		r = -errno;
-		goto out;
-	}
-	/* Write the ciphertext straight into the memfd: no staging copy. */
-	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-	if (map == MAP_FAILED) {
+	if (fd < 0) {
 		r = -errno;
 		goto out;
 	}
 	randombytes_buf(key_id, sizeof(key_id));
-	bulk_encrypt(key_id, key_id + MSG_BULK_KEY_SIZE, p, len, map);
-	/* F_SEAL_WRITE is refused while a writable shared mapping exists. */
-	(void)munmap(map, size);
-	map = MAP_FAILED;
+	bulk_encrypt(key_id, key_id + MSG_BULK_KEY_SIZE, p, len, c);
+	r = bulk_pwrite(fd, c, size);
+	if (r < 0)
+		goto out;
 	if (fcntl(fd, F_ADD_SEALS, BULK_SEALS) < 0) {
 		r = -errno;
 		goto out;
@@ -173,6 +185,7 @@ static int bulk_seal_one(cdt_msg *dst, const char *name, const uint8_t *p, size_
 	fd = -1; /* bulk_add took it */
 out:
 	sodium_memzero(key_id, sizeof(key_id));
+	free(c);
 	if (fd >= 0)
 		close(fd);
 	return r;
@@ -279,24 +292,32 @@ int msg_bulk_check(const cdt_msg *msg)
 	return 0;
 }
 
-/* Open bulk argument a into the store (room already reserved). */
+/* Open bulk argument a into the store (room already reserved, tag
+ * included). */
 static int bulk_resolve_one(cdt_msg *msg, struct msg_arg *a)
 {
 	uint8_t key_id[MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE];
 	size_t len = a->data_len, size = len + BULK_TAG_SIZE;
-	void *map;
+	uint8_t *dst = msg->store + msg->store_len;
 	int r;
 
 	/* Never rely on the broker's check alone: it may be compromised. */
 	r = msg_bulk_check_fd(a->v.fd, len);
 	if (r < 0)
 		return r;
-	map = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, a->v.fd, 0);
-	if (map == MAP_FAILED)
-		return -errno;
+	/* Sealed: the size cannot change under us, so a short read is a
+	 * broken file, not a race. */
+	for (size_t off = 0; off < size;) {
+		ssize_t k = pread(a->v.fd, dst + off, size - off, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -CDT_E_FD;
+		off += (size_t)k;
+	}
 	memcpy(key_id, msg->store + a->data_off, sizeof(key_id));
-	r = bulk_decrypt(key_id, key_id + MSG_BULK_KEY_SIZE, map, len, msg->store + msg->store_len);
-	(void)munmap(map, size);
+	/* Opened in place, as the channel opens its frames. */
+	r = bulk_decrypt(key_id, key_id + MSG_BULK_KEY_SIZE, dst, len, dst);
 	sodium_memzero(key_id, sizeof(key_id));
 	if (r < 0)
 		return r;
@@ -319,9 +340,11 @@ int msg_bulk_resolve(cdt_msg *msg)
 
 	if (!msg)
 		return -EINVAL;
+	/* Each value's tag is read into the store too, past its end. */
 	for (size_t i = 0; i < msg->nargs; i++)
 		if (msg->args[i].type == MSG_TYPE_BULK)
-			total += msg->args[i].data_len; /* <= 4 x CDT_MSG_MAX */
+			total += msg->args[i].data_len +
+				 BULK_TAG_SIZE; /* <= 4 x (CDT_MSG_MAX + 16) */
 	if (total == 0)
 		return 0;
 	/* One reservation for all: the store moves at most once. */
