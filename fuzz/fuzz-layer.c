@@ -10,7 +10,8 @@
  * Input: a list of ops, one byte each plus operands.
  *   0 k i n   the broker sends a message: kind k % 6 + 1, call_id i, name
  *             names[n % N] (kinds without a name get none); bit 3 of the
- *             op byte adds a `_caller` argument
+ *             op byte adds a `_caller` argument, bit 4 a 16 KiB bulk value,
+ *             bit 5 makes that value fail to open
  *   1         cdt_layer_dispatch()
  *   2         cdt_layer_call_async()
  *   3         answer the oldest kept incoming call (REPLY)
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "conduit/conduit.h"
+#include "msg.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -108,8 +110,37 @@ static void on_reply(cdt_layer *layer, int result, cdt_msg *reply, void *userdat
 		abort();
 }
 
-static void broker_msg(cdt_chan *broker, const uint8_t *p, bool caller)
+/* Give m a bulk value (docs/protocol.md section 4.1), sealed for real or,
+ * with tamper, announced under a key that does not open it: the layer
+ * must resolve the first and refuse the message of the second. */
+static cdt_msg *with_bulk(cdt_msg *m, bool tamper)
 {
+	static uint8_t value[CDT_BULK_MIN];
+	cdt_msg *s = NULL, *t = NULL;
+	uint8_t enc[512];
+	long n;
+	int fd;
+
+	if (cdt_msg_add_bytes(m, "data", value, sizeof(value)) < 0 || msg_bulk_seal(m, &s) < 0 ||
+	    !s)
+		abort();
+	cdt_msg_free(m);
+	if (!tamper)
+		return s;
+	n = cdt_msg_encode(s, enc, sizeof(enc));
+	fd = fcntl(cdt_msg_fds(s)[0], F_DUPFD_CLOEXEC, 3);
+	if (n <= 0 || (size_t)n > sizeof(enc) || fd < 0)
+		abort();
+	enc[n - 2] ^= 1; /* the last byte of the id, bound by the AEAD */
+	if (cdt_msg_decode(enc, (size_t)n, &fd, 1, &t) < 0)
+		abort();
+	cdt_msg_free(s);
+	return t;
+}
+
+static void broker_msg(cdt_chan *broker, const uint8_t *p, unsigned op)
+{
+	bool caller = op & 8;
 	enum cdt_kind kind = (enum cdt_kind)(p[0] % 6 + 1);
 	const char *name = names[p[2] % NNAMES];
 	cdt_msg *m = NULL;
@@ -123,6 +154,8 @@ static void broker_msg(cdt_chan *broker, const uint8_t *p, bool caller)
 	if (kind == CDT_KIND_HELLO && (cdt_msg_add_u64(m, "version", 1) < 0 ||
 				       cdt_msg_add_string(m, "layer", "again", 5) < 0))
 		abort();
+	if (op & 16)
+		m = with_bulk(m, op & 32);
 	ignore(cdt_chan_send(broker, m));
 	cdt_msg_free(m);
 }
@@ -203,7 +236,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 0:
 			if (size - i < 3)
 				goto done;
-			broker_msg(broker, data + i, op & 8);
+			broker_msg(broker, data + i, op);
 			i += 3;
 			break;
 		case 1:
