@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -89,12 +90,17 @@ void bk_write_policy(struct bk *bk, const char *text)
 
 void bk_start(struct bk *bk)
 {
-	pid_t pid;
+	pid_t parent = getpid(), pid;
 	int fd;
 
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		/* A test killed (a timeout) or ending after a failed assertion
+		 * skipped bk_cleanup(): its broker must not outlive the test
+		 * process and keep layers running. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+			_exit(126);
 		fd = open(bk->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(126);
