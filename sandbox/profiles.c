@@ -24,6 +24,9 @@ const struct profile_syscall profile_syscalls[] = {
 	{"exit", B, 0, "end a thread"},
 	{"exit_group", B, 0, "end the process"},
 	{"rt_sigreturn", B, 0, "return from a signal handler"},
+	{"restart_syscall", B, 0,
+	 "the kernel resuming a sleep or wait interrupted by a stop (SIGSTOP/SIGCONT, a debugger "
+	 "attaching)"},
 	{"brk", B, 0, "malloc"},
 	{"mmap", B, 0, "malloc, the loader mapping the program"},
 	{"munmap", B, 0, "malloc, the loader"},
