@@ -266,27 +266,35 @@ static void test_dev_full(void **state)
 	audit_writer_free(w);
 }
 
-static void test_disk_full(void **state)
+/* A 64 KiB tmpfs at the test dir's NAME (the real ENOSPC, short writes
+ * included), with chunks x 4 KiB of it taken by mnt/filler, a file to
+ * delete later; the log's path, mnt/audit.log, in p. */
+static void small_fs(const char *name, int chunks, char *mnt, size_t mcap, char *p, size_t pcap,
+		     char *filler, size_t fcap)
 {
-	(void)state;
-	char mnt[128], p[160], filler[160];
-	path_of(mnt, sizeof(mnt), "small");
+	static char chunk[4096];
+
+	path_of(mnt, mcap, name);
 	assert_int_equal(mkdir(mnt, 0700), 0);
-	/* A 64 KiB tmpfs: the real ENOSPC, including short writes. */
 	if (mount("conduit-audit-test", mnt, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  "size=64k,mode=0700") < 0) {
 		fail_msg("mount tmpfs: %s (this test needs root)", strerror(errno));
 	}
-	snprintf(p, sizeof(p), "%s/audit.log", mnt);
-	snprintf(filler, sizeof(filler), "%s/filler", mnt);
-	/* Take most of the space with a file to delete later. */
+	snprintf(p, pcap, "%s/audit.log", mnt);
+	snprintf(filler, fcap, "%s/filler", mnt);
 	int ffd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	assert_true(ffd >= 0);
-	static char chunk[4096];
 	memset(chunk, 'f', sizeof(chunk));
-	for (int i = 0; i < 12; i++)
+	for (int i = 0; i < chunks; i++)
 		assert_int_equal(write(ffd, chunk, sizeof(chunk)), (ssize_t)sizeof(chunk));
 	close(ffd);
+}
+
+static void test_disk_full(void **state)
+{
+	(void)state;
+	char mnt[128], p[160], filler[160];
+	small_fs("small", 12, mnt, sizeof(mnt), p, sizeof(p), filler, sizeof(filler));
 
 	struct audit_writer *w;
 	assert_int_equal(audit_writer_open(p, &w), 0);
@@ -470,22 +478,8 @@ static void test_defer_disk_full(void **state)
 {
 	(void)state;
 	char mnt[128], p[160], filler[160];
-	path_of(mnt, sizeof(mnt), "small2");
-	assert_int_equal(mkdir(mnt, 0700), 0);
-	if (mount("conduit-audit-test", mnt, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  "size=64k,mode=0700") < 0) {
-		fail_msg("mount tmpfs: %s (this test needs root)", strerror(errno));
-	}
-	snprintf(p, sizeof(p), "%s/audit.log", mnt);
-	snprintf(filler, sizeof(filler), "%s/filler", mnt);
-	int ffd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	assert_true(ffd >= 0);
-	static char chunk[4096];
-	memset(chunk, 'f', sizeof(chunk));
 	/* 4 KiB left: less than one full batch. */
-	for (int i = 0; i < 15; i++)
-		assert_int_equal(write(ffd, chunk, sizeof(chunk)), (ssize_t)sizeof(chunk));
-	close(ffd);
+	small_fs("small2", 15, mnt, sizeof(mnt), p, sizeof(p), filler, sizeof(filler));
 
 	struct audit_writer *w;
 	assert_int_equal(audit_writer_open(p, &w), 0);
