@@ -38,7 +38,7 @@
 #define BROKER_START_TIMEOUT (5ull * 1000000000)  /* spawn to hello */
 #define BROKER_HEARTBEAT     (10ull * 1000000000) /* default silence before a kill */
 #define BROKER_STOP_TIMEOUT  (2ull * 1000000000)  /* stop to SIGKILL */
-#define BROKER_STOP_GRACE    (500ull * 1000000)   /* FIN to SIGTERM */
+#define BROKER_STOP_GRACE    (500ull * 1000000)	  /* FIN to SIGTERM */
 #define BROKER_SUBS_MAX	     256		  /* subscriptions per layer */
 #define BROKER_ERRLINE_MAX   512		  /* bytes of one logged stderr line */
 
@@ -54,6 +54,7 @@ struct blayer {
 	struct loop_source *sup_timer;
 	struct loop_source *child; /* pidfd source while a process exists */
 	struct loop_source *chan_src;
+	struct loop_source *chan_out_src; /* ring mode: the socket, for room and hang-ups */
 	struct loop_source *err_src;
 	cdt_chan *chan;
 	int err_fd; /* read end of the layer's stderr pipe */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "chan.h"
 #include "dispatch.h"
 #include "msg.h"
 
@@ -65,9 +66,33 @@ int dispatch_args_copy(cdt_msg *dst, const cdt_msg *src, const struct msg_args *
 
 void dispatch_update_events(struct blayer *l)
 {
-	if (l->chan_src)
-		(void)loop_io_set_events(l->chan_src,
-					 EPOLLIN | (cdt_chan_want_write(l->chan) ? EPOLLOUT : 0));
+	uint32_t out = cdt_chan_want_write(l->chan) ? EPOLLOUT : 0;
+
+	/* With the ring on, input is announced on its eventfd and the
+	 * socket is watched for room (and, always, hang-ups) alone. */
+	if (l->chan_out_src)
+		(void)loop_io_set_events(l->chan_out_src, out);
+	else if (l->chan_src)
+		(void)loop_io_set_events(l->chan_src, EPOLLIN | out);
+}
+
+/* The layer acknowledged the ring: from now on its frames are announced on
+ * the ring's eventfd instead of arriving on the socket. */
+static int dispatch_watch_ring(struct blayer *l)
+{
+	int fd = chan_rx_fd(l->chan);
+	int r;
+
+	if (!l->chan_src || l->chan_out_src || loop_source_fd(l->chan_src) == fd)
+		return 0;
+	loop_source_free(l->chan_src);
+	l->chan_src = NULL;
+	r = loop_add_io(l->b->loop, fd, EPOLLIN, dispatch_chan_event, l, &l->chan_src);
+	if (r < 0)
+		return r;
+	return loop_add_io(l->b->loop, chan_tx_fd(l->chan),
+			   cdt_chan_want_write(l->chan) ? EPOLLOUT : 0, dispatch_chan_event, l,
+			   &l->chan_out_src);
 }
 
 /* Queue msg to l.  -ENOBUFS: l is not reading (its queue is full). */
@@ -294,6 +319,11 @@ int dispatch_chan_event(struct loop_source *s, int fd, uint32_t revents, void *u
 		}
 		r = handle(l, m);
 		cdt_msg_free(m);
+		if (r < 0)
+			return r;
+	}
+	if (l->chan && !l->dropped) {
+		r = dispatch_watch_ring(l);
 		if (r < 0)
 			return r;
 	}

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "chan.h"
 #include "sandbox.h"
 #include "spawn.h"
 
@@ -123,6 +124,8 @@ void layer_chan_ended(struct blayer *l, bool eof)
 	l->chan_eof = eof;
 	loop_source_free(l->chan_src);
 	l->chan_src = NULL;
+	loop_source_free(l->chan_out_src);
+	l->chan_out_src = NULL;
 	/* A clean stop is a FIN each way; best effort, since a FIN queued
 	 * behind data the layer never reads is replaced by EOF at the exit. */
 	if (!eof && l->chan) {
@@ -231,6 +234,8 @@ static void chan_close(struct blayer *l)
 	dispatch_layer_gone(l);
 	loop_source_free(l->chan_src);
 	l->chan_src = NULL;
+	loop_source_free(l->chan_out_src);
+	l->chan_out_src = NULL;
 	cdt_chan_free(l->chan);
 	l->chan = NULL;
 	l->hello_done = false;
@@ -460,6 +465,11 @@ static int layer_spawn(struct blayer *l)
 	if (r < 0)
 		goto out;
 	cdt_chan_set_queue_cap(l->chan, BROKER_QUEUE_CAP);
+	/* Frames move through shared rings once the layer accepts them; a
+	 * layer already gone keeps the socket and its exit comes by pidfd. */
+	r = chan_ring_offer(l->chan);
+	if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+		goto out;
 	r = loop_add_io(b->loop, cdt_chan_fd(l->chan), EPOLLIN, dispatch_chan_event, l,
 			&l->chan_src);
 	if (r < 0)

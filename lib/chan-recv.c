@@ -15,17 +15,6 @@
 
 #include "chan.h"
 
-/* Room for the fds a frame may carry plus one credentials message, so that
- * an unexpected control message shows up as such instead of as MSG_CTRUNC. */
-#define CHAN_CMSG_SPACE (CMSG_SPACE(sizeof(int) * CDT_FDS_MAX) + CMSG_SPACE(sizeof(struct ucred)))
-#define CHAN_RX_FDS_MAX (CHAN_CMSG_SPACE / sizeof(int))
-
-struct chan_dgram {
-	size_t len;
-	int fds[CHAN_RX_FDS_MAX];
-	size_t nfds;
-};
-
 static void chan_dgram_close(struct chan_dgram *d)
 {
 	for (size_t i = 0; i < d->nfds; i++)
@@ -77,7 +66,7 @@ static void chan_rx_reset(cdt_chan *chan)
 /* Read one datagram into rxbuf and collect its fds.  Control-message
  * problems are reported after the fds are collected, so the caller can
  * close them all. */
-static int chan_read(cdt_chan *chan, struct chan_dgram *d, bool block)
+static int chan_sock_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 {
 	union {
 		struct cmsghdr align;
@@ -127,6 +116,69 @@ static int chan_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 	if (n == 0)
 		return -CDT_E_EOF;
 	return 0;
+}
+
+/* The next announced frame, from the ring or, when the ring's next record
+ * is a later frame (or there is none), from the socket. */
+static int chan_ring_read(cdt_chan *chan, struct chan_dgram *d, bool block)
+{
+	struct chan_ring *ring = chan->ring;
+	uint64_t ctr;
+	size_t len;
+	int r;
+
+	d->nfds = 0;
+	while (ring->credit == 0) {
+		uint64_t n;
+		ssize_t k;
+
+		if (chan->wait_first) {
+			chan->wait_first = false;
+			r = chan_wait(chan, false, -1);
+			if (r < 0)
+				return r;
+		}
+		k = read(ring->kick_in, &n, sizeof(n));
+		if (k == sizeof(n)) {
+			ring->credit = n;
+			break;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return k < 0 ? -errno : -EIO;
+		/* Nothing announced: a hang-up is the only news left.  A
+		 * blocking wait hears of one from poll() instead. */
+		if (!block)
+			return chan_ring_hup(chan);
+		r = chan_wait(chan, false, -1);
+		if (r < 0)
+			return r;
+		if (r > 0) {
+			r = chan_ring_hup(chan);
+			if (r != -EAGAIN)
+				return r;
+		}
+	}
+	r = ring_peek(&ring->rx, &ctr, &len);
+	if (r < 0)
+		return r;
+	ring->credit--;
+	if (r == 1 && ctr == chan->rx_ctr) {
+		ring_take(&ring->rx, chan->rxbuf);
+		d->len = len;
+		return 0;
+	}
+	/* Announced after it was sent: it must be there already. */
+	r = chan_sock_read(chan, d, false);
+	return r == -EAGAIN ? -CDT_E_PROTO : r;
+}
+
+static int chan_read(cdt_chan *chan, struct chan_dgram *d, bool block)
+{
+	if (chan->ring && chan->ring->rx_on)
+		return chan_ring_read(chan, d, block);
+	return chan_sock_read(chan, d, block);
 }
 
 /* Compare each received fd with the identity the sender authenticated. */
@@ -274,6 +326,20 @@ static int chan_step(cdt_chan *chan, cdt_msg **ret_msg, bool *more, bool block)
 		r = -CDT_E_CLOSED;
 		goto out;
 	}
+	if (h.type == FRAME_RING) {
+		/* Only over the socket: a ring cannot offer itself. */
+		if (chan->ring && chan->ring->rx_on) {
+			r = -CDT_E_PROTO;
+			goto out;
+		}
+		r = chan_ring_frame(chan, chan->rxbuf + FRAME_HEADER_SIZE, h.clen - AEAD_TAG_SIZE,
+				    d.fds, d.nfds);
+		d.nfds = 0;
+		*more = r == 0;
+		if (r == 0)
+			r = -EAGAIN;
+		goto out;
+	}
 	r = chan_first(chan, &h, &d, ret_msg);
 	*more = r == -EAGAIN;
 out:
@@ -297,6 +363,9 @@ int chan_recv(cdt_chan *chan, cdt_msg **ret_msg, bool block)
 		return chan->err;
 	if (chan->rx_fin)
 		return -CDT_E_CLOSED;
+	/* Blocking right after a request: over the ring, wait before the
+	 * read that would only say EAGAIN. */
+	chan->wait_first = block && chan->sent_last;
 	chan->sent_last = false;
 	if (!chan->rxbuf) {
 		chan->rxbuf = malloc(FRAME_MAX);

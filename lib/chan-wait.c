@@ -1,42 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Blocking helpers over the non-blocking channel, for simple programs. */
 #include <errno.h>
-#include <limits.h>
-#include <poll.h>
-#include <time.h>
 
 #include "chan.h"
-
-static int64_t chan_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for events on the channel's socket until deadline (-1: forever). */
-static int chan_poll(cdt_chan *chan, short events, int64_t deadline)
-{
-	struct pollfd pfd = {.fd = chan->fd, .events = events};
-	for (;;) {
-		int timeout = -1;
-		if (deadline >= 0) {
-			int64_t left = deadline - chan_now_ms();
-			if (left <= 0)
-				return -ETIMEDOUT;
-			timeout = left > INT_MAX ? INT_MAX : (int)left;
-		}
-		int n = poll(&pfd, 1, timeout);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ETIMEDOUT;
-		/* POLLHUP/POLLERR: the next send or receive reports it. */
-		return 0;
-	}
-}
 
 static int64_t chan_deadline(int timeout_ms)
 {
@@ -52,7 +18,7 @@ int cdt_chan_send_wait(cdt_chan *chan, const cdt_msg *msg, int timeout_ms)
 		return -EINVAL;
 	/* A full queue drains as the peer reads; then the message fits. */
 	while ((r = cdt_chan_send(chan, msg)) == -ENOBUFS && chan->qhead) {
-		r = chan_poll(chan, POLLOUT, deadline);
+		r = chan_wait(chan, true, deadline);
 		if (r < 0)
 			return r;
 		r = cdt_chan_flush(chan);
@@ -62,7 +28,7 @@ int cdt_chan_send_wait(cdt_chan *chan, const cdt_msg *msg, int timeout_ms)
 	if (r < 0)
 		return r;
 	while ((r = cdt_chan_flush(chan)) == -EAGAIN) {
-		r = chan_poll(chan, POLLOUT, deadline);
+		r = chan_wait(chan, true, deadline);
 		if (r < 0)
 			return r;
 	}
@@ -88,7 +54,7 @@ int cdt_chan_recv_wait(cdt_chan *chan, cdt_msg **ret_msg, int timeout_ms)
 	 * another CPU has not even woken up): wait first, and save the
 	 * recvmsg() that would only say EAGAIN. */
 	if (chan->sent_last && !chan->qhead && !chan->reasm) {
-		r = chan_poll(chan, POLLIN, deadline);
+		r = chan_wait(chan, false, deadline);
 		if (r < 0)
 			return r;
 	}
@@ -100,7 +66,7 @@ int cdt_chan_recv_wait(cdt_chan *chan, cdt_msg **ret_msg, int timeout_ms)
 			if (r < 0 && r != -EAGAIN)
 				return r;
 		}
-		r = chan_poll(chan, chan->qhead ? POLLIN | POLLOUT : POLLIN, deadline);
+		r = chan_wait(chan, chan->qhead != NULL, deadline);
 		if (r < 0)
 			return r;
 	}

@@ -86,6 +86,7 @@ int cdt_chan_new(int sock, const cdt_keys *keys, enum cdt_role role, cdt_chan **
 		goto out;
 	}
 	chan->fd = sock;
+	chan->role = role;
 	sock = -1;
 	chan->qcap = chan_wire_size(CDT_MSG_MAX, CDT_FDS_MAX);
 	r = aead_key_new(
@@ -117,6 +118,7 @@ void cdt_chan_free(cdt_chan *chan)
 		chan_qmsg_free(q);
 	}
 	chan_close_fds(chan->rx_fds, chan->rx_nfds);
+	chan_ring_free(chan->ring);
 	aead_key_free(chan->tx);
 	aead_key_free(chan->rx);
 	/* Plaintext passed through these buffers. */
@@ -132,11 +134,6 @@ void cdt_chan_free(cdt_chan *chan)
 	if (chan->fd >= 0)
 		close(chan->fd);
 	free(chan);
-}
-
-int cdt_chan_fd(const cdt_chan *chan)
-{
-	return chan->fd;
 }
 
 bool cdt_chan_want_write(const cdt_chan *chan)
@@ -161,7 +158,7 @@ size_t cdt_chan_queued(const cdt_chan *chan)
 
 /* One datagram; fds (if any) ride with it.  -EAGAIN when the socket is
  * full, another -errno when the peer is gone. */
-static int chan_sendmsg(cdt_chan *chan, const uint8_t *p, size_t len, const int *fds, size_t nfds)
+int chan_sendmsg(cdt_chan *chan, const uint8_t *p, size_t len, const int *fds, size_t nfds)
 {
 	union {
 		struct cmsghdr align;
@@ -192,6 +189,41 @@ static int chan_sendmsg(cdt_chan *chan, const uint8_t *p, size_t len, const int 
 	return (size_t)n == len ? 0 : -EIO;
 }
 
+/* Announce one frame to the peer: its eventfd counts frames. */
+static int chan_kick(struct chan_ring *ring)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	do
+		n = write(ring->kick_out, &one, sizeof(one));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		/* EAGAIN: 2^64 - 2 frames unread, not a state to recover. */
+		return errno == EAGAIN ? -ENOBUFS : -errno;
+	return n == sizeof(one) ? 0 : -EIO;
+}
+
+int chan_out(cdt_chan *chan, uint64_t ctr, const uint8_t *p, size_t len, const int *fds,
+	     size_t nfds)
+{
+	struct chan_ring *ring = chan->ring;
+	int r;
+
+	if (!ring || !ring->tx_on)
+		return chan_sendmsg(chan, p, len, fds, nfds);
+	/* fds need the socket; so do frames the ring cannot take now. */
+	r = nfds ? -EAGAIN : ring_put(&ring->tx, ctr, p, len);
+	if (r == -CDT_E_PROTO)
+		return r;
+	if (r < 0) {
+		r = chan_sendmsg(chan, p, len, fds, nfds);
+		if (r < 0)
+			return r;
+	}
+	return chan_kick(ring);
+}
+
 static size_t chan_frame_len(const uint8_t *frame)
 {
 	return FRAME_HEADER_SIZE + le32_get(frame + 4);
@@ -207,11 +239,12 @@ int cdt_chan_flush(cdt_chan *chan)
 		struct chan_qmsg *q = chan->qhead;
 		while (q->off < q->len) {
 			size_t flen = chan_frame_len(q->buf + q->off);
-			int r = chan_sendmsg(chan, q->buf + q->off, flen, q->fds, q->nfds);
+			int r = chan_out(chan, q->ctr, q->buf + q->off, flen, q->fds, q->nfds);
 			if (r == -EAGAIN)
 				return r;
 			if (r < 0)
 				return chan_fail(chan, r);
+			q->ctr++;
 			/* The kernel holds its own references now. */
 			chan_close_fds(q->fds, q->nfds);
 			q->nfds = 0;
@@ -223,6 +256,7 @@ int cdt_chan_flush(cdt_chan *chan)
 			chan->qtail = NULL;
 		chan_qmsg_free(q);
 	}
+	chan_ring_poll_update(chan);
 	return 0;
 }
 
@@ -241,13 +275,14 @@ static void chan_enqueue(cdt_chan *chan, struct chan_qmsg *q)
  * message and the queue takes it; otherwise the bytes are copied.  fds are
  * duplicated when the message's first frame is still among them. */
 static int chan_queue(cdt_chan *chan, uint8_t *wire, size_t off, size_t len, bool adopt,
-		      const int *fds, size_t nfds)
+		      const int *fds, size_t nfds, uint64_t ctr)
 {
 	struct chan_qmsg *q = calloc(1, sizeof(*q));
 	int r = 0;
 
 	if (!q)
 		return -ENOMEM;
+	q->ctr = ctr;
 	for (size_t i = 0; i < CDT_FDS_MAX; i++)
 		q->fds[i] = -1;
 	if (off == 0) {
@@ -308,13 +343,14 @@ static void chan_seal(cdt_chan *chan, uint8_t *buf, size_t plen, size_t nfds)
 static int chan_push(cdt_chan *chan, uint8_t *wire, size_t len, bool adopt, const int *fds,
 		     size_t nfds, uint64_t ctr0)
 {
+	uint64_t ctr = ctr0;
 	size_t off = 0;
 	int r = 0;
 
 	if (!chan->qhead) {
 		while (off < len) {
 			size_t flen = chan_frame_len(wire + off);
-			r = chan_sendmsg(chan, wire + off, flen, fds, off == 0 ? nfds : 0);
+			r = chan_out(chan, ctr, wire + off, flen, fds, off == 0 ? nfds : 0);
 			if (r == -EAGAIN)
 				break;
 			if (r < 0) {
@@ -322,18 +358,20 @@ static int chan_push(cdt_chan *chan, uint8_t *wire, size_t len, bool adopt, cons
 				goto out;
 			}
 			off += flen;
+			ctr++;
 		}
 		r = 0;
 		if (off == len)
 			goto out;
 	}
-	r = chan_queue(chan, wire, off, len, adopt, fds, nfds);
+	r = chan_queue(chan, wire, off, len, adopt, fds, nfds, ctr);
 	if (r == 0)
 		adopt = false; /* the queue owns wire now */
 	else if (off == 0)
 		chan->tx_ctr = ctr0;
 	else
 		r = chan_fail(chan, r);
+	chan_ring_poll_update(chan);
 out:
 	/* Only ciphertext is left in wire by now: no wipe needed. */
 	if (adopt)

@@ -7,10 +7,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "aead.h"
 #include "conduit/conduit.h"
 #include "frame.h"
+#include "ring.h"
 
 /* Sealed frames waiting for the socket.  buf holds whole frames back to
  * back; fds travel with the frame at buf + 0 and are closed once sent. */
@@ -20,15 +22,35 @@ struct chan_qmsg {
 	size_t len;
 	size_t off; /* bytes already sent, always at a frame boundary */
 	int fds[CDT_FDS_MAX];
-	size_t nfds; /* 0 once the first frame left */
+	size_t nfds;  /* 0 once the first frame left */
+	uint64_t ctr; /* counter of the frame at buf + off */
+};
+
+/* Shared-memory transport (docs/protocol.md section 3.3).  Frames travel
+ * in the rings and each one, wherever it went, is announced by adding 1 to
+ * the receiver's eventfd.  Frames with fds, frames over RING_REC_MAX and
+ * frames that find the ring full take the socket; the socket stays the
+ * only way to wait for room (POLLOUT) and to see the peer hang up. */
+struct chan_ring {
+	uint8_t *shm; /* RING_SHM_SIZE bytes, MAP_SHARED */
+	struct ring tx;
+	struct ring rx;
+	int kick_in;	 /* eventfd the peer adds to, one per frame it sends */
+	int kick_out;	 /* eventfd we add to */
+	uint64_t credit; /* frames announced and not taken yet */
+	bool tx_on;	 /* our frames use the ring (after the offer or the ack) */
+	bool rx_on;	 /* the peer's frames do */
+	int pollfd;	 /* epoll set behind cdt_chan_fd(), -1 until asked for */
+	bool poll_out;	 /* the set watches the socket for EPOLLOUT */
 };
 
 struct cdt_chan {
 	int fd;
-	int err;	/* sticky: once set, every call returns it */
-	bool tx_closed; /* our FIN is queued or sent */
-	bool rx_fin;	/* the peer's FIN arrived */
-	bool sent_last; /* the last call sent a message whole; no receive since */
+	int err;	 /* sticky: once set, every call returns it */
+	bool tx_closed;	 /* our FIN is queued or sent */
+	bool rx_fin;	 /* the peer's FIN arrived */
+	bool sent_last;	 /* the last call sent a message whole; no receive since */
+	bool wait_first; /* this blocking receive follows a send: poll first */
 	struct aead_key *tx;
 	struct aead_key *rx;
 	uint64_t tx_ctr;
@@ -54,6 +76,21 @@ struct cdt_chan {
 	int rx_fds[CDT_FDS_MAX];
 	size_t rx_nfds;
 	uint8_t rx_ids[CDT_FDS_MAX * FRAME_ID_SIZE];
+
+	struct chan_ring *ring; /* NULL: frames travel over the socket only */
+	enum cdt_role role;
+};
+
+/* Room for the fds a frame may carry plus one credentials message, so that
+ * an unexpected control message shows up as such instead of as MSG_CTRUNC. */
+#define CHAN_CMSG_SPACE (CMSG_SPACE(sizeof(int) * CDT_FDS_MAX) + CMSG_SPACE(sizeof(struct ucred)))
+#define CHAN_RX_FDS_MAX (CHAN_CMSG_SPACE / sizeof(int))
+
+/* One frame as received: its length in rxbuf and the fds that came with it. */
+struct chan_dgram {
+	size_t len;
+	int fds[CHAN_RX_FDS_MAX];
+	size_t nfds;
 };
 
 /* First allocation of a reassembly buffer, before it doubles. */
@@ -67,5 +104,49 @@ int chan_recv(cdt_chan *chan, cdt_msg **ret_msg, bool block);
 
 /* Mark the channel unusable with err and return err. */
 int chan_fail(cdt_chan *chan, int err);
+
+/* One datagram on the socket, fds riding with it: -EAGAIN when the socket
+ * is full, another negative errno when the peer is gone. */
+int chan_sendmsg(cdt_chan *chan, const uint8_t *p, size_t len, const int *fds, size_t nfds);
+
+/* Send one sealed frame (counter ctr) with its fds: through the ring when
+ * it is on and the frame fits, else as one datagram.  -EAGAIN when neither
+ * has room, another negative errno when the peer is gone. */
+int chan_out(cdt_chan *chan, uint64_t ctr, const uint8_t *p, size_t len, const int *fds,
+	     size_t nfds);
+
+/* Broker: create the rings, send the offer (a RING frame with the memfd
+ * and both eventfds) and switch our sending to the ring.  Must come before
+ * anything else is sent or queued. */
+int chan_ring_offer(cdt_chan *chan);
+
+/* Layer: take the offer in rxbuf (opened; its fds in fds[0..2]): check
+ * and map it, answer with the RING acknowledgement over the socket and
+ * switch both directions.  The fds are consumed.  Broker: the
+ * acknowledgement (nfds 0) switches receiving to the ring. */
+int chan_ring_frame(cdt_chan *chan, const uint8_t *plain, size_t plen, int *fds, size_t nfds);
+
+/* After a wait that woke on POLLHUP, or when nothing is announced: is the
+ * peer's socket end closed?  -CDT_E_EOF if so, else -EAGAIN. */
+int chan_ring_hup(cdt_chan *chan);
+
+/* Keep the epoll set of cdt_chan_fd() in line with cdt_chan_want_write(). */
+void chan_ring_poll_update(cdt_chan *chan);
+
+void chan_ring_free(struct chan_ring *ring);
+
+/* The fd that signals frames to receive (the socket until the ring is on)
+ * and the fd to wait on for room (always the socket). */
+int chan_rx_fd(const cdt_chan *chan);
+int chan_tx_fd(const cdt_chan *chan);
+
+/* CLOCK_MONOTONIC in ms, the clock of every channel deadline. */
+int64_t chan_now_ms(void);
+
+/* Wait until a frame may be there, room may be (want_out), the peer hung
+ * up, or the deadline (ms on CLOCK_MONOTONIC, -1: none) passes.  0, or 1
+ * when the ring is on and the socket reported a hang-up or an error;
+ * -ETIMEDOUT at the deadline. */
+int chan_wait(cdt_chan *chan, bool want_out, int64_t deadline);
 
 #endif

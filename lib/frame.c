@@ -14,7 +14,7 @@ int frame_header_parse(const uint8_t *dgram, size_t len, struct frame_header *re
 	h.flags = dgram[2];
 	h.nfds = dgram[3];
 	h.clen = le32_get(dgram + 4);
-	if (h.type != FRAME_DATA && h.type != FRAME_FIN)
+	if (h.type != FRAME_DATA && h.type != FRAME_FIN && h.type != FRAME_RING)
 		return -CDT_E_KIND;
 	if (h.flags & ~FRAME_F_MORE)
 		return -CDT_E_PROTO;
@@ -22,6 +22,9 @@ int frame_header_parse(const uint8_t *dgram, size_t len, struct frame_header *re
 		return -CDT_E_LIMIT;
 	/* FIN carries nothing: no flags, no fds, an empty plaintext. */
 	if (h.type == FRAME_FIN && (h.flags || h.nfds || h.clen != AEAD_TAG_SIZE))
+		return -CDT_E_PROTO;
+	/* A ring offer or acknowledgement is one frame, never continued. */
+	if (h.type == FRAME_RING && h.flags)
 		return -CDT_E_PROTO;
 	/* Subtract on the trusted side: len >= FRAME_HEADER_SIZE here. */
 	if (h.clen != len - FRAME_HEADER_SIZE || h.clen < AEAD_TAG_SIZE)

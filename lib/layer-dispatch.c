@@ -306,15 +306,10 @@ static int dispatch_one(cdt_layer *layer, cdt_msg *msg, bool defer)
 static int dispatch_wait_step(cdt_layer *layer, int64_t deadline)
 {
 	cdt_msg *msg;
-	int timeout = -1;
 	int r;
 
-	if (deadline >= 0) {
-		int64_t left = deadline - dispatch_now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		timeout = left > 0x7fffffff ? 0x7fffffff : (int)left;
-	}
+	if (deadline >= 0 && deadline - dispatch_now_ms() <= 0)
+		return -ETIMEDOUT;
 	/* Right after our call went out its answer is rarely there yet:
 	 * poll first and save the recvmsg() that would say EAGAIN. */
 	r = layer->chan->sent_last && !layer->chan->reasm ? -EAGAIN
@@ -328,16 +323,10 @@ static int dispatch_wait_step(cdt_layer *layer, int64_t deadline)
 		if (r < 0 && r != -EAGAIN)
 			return layer_fail(layer, r);
 	}
-	struct pollfd pfd = {
-		.fd = cdt_chan_fd(layer->chan),
-		.events = POLLIN | (cdt_chan_want_write(layer->chan) ? POLLOUT : 0),
-	};
-	r = poll(&pfd, 1, timeout);
+	r = chan_wait(layer->chan, cdt_chan_want_write(layer->chan), deadline);
 	/* Waited once: from now on read first. */
 	layer->chan->sent_last = false;
-	if (r < 0 && errno != EINTR)
-		return -errno;
-	return 0;
+	return r < 0 && r != -ETIMEDOUT ? r : 0;
 }
 
 int cdt_layer_call(cdt_layer *layer, cdt_msg *call, int timeout_ms, cdt_msg **ret_reply)

@@ -26,6 +26,8 @@
 
 #include <conduit/conduit.h>
 
+#include "chan.h"
+
 #define WAIT_MS 5000
 
 static cdt_chan *chan;
@@ -535,6 +537,14 @@ static void mode_publisher(void)
 }
 
 /* A raw datagram on the channel socket, around the secure channel. */
+/* Add one to the broker's eventfd: "a frame is there". */
+static void raw_kick(void)
+{
+	uint64_t one = 1;
+	if (!chan->ring || write(chan->ring->kick_out, &one, sizeof(one)) != sizeof(one))
+		fprintf(stderr, "RESULT raw-kick failed\n");
+}
+
 static void raw_send(const void *p, size_t n)
 {
 	if (send(3, p, n, MSG_NOSIGNAL) < 0)
@@ -676,8 +686,24 @@ int main(int argc, char **argv)
 	else if (strcmp(mode, "crash") == 0)
 		exit(3);
 	else if (strcmp(mode, "garbage") == 0) {
+		/* Over the socket, announced as every frame is. */
 		raw_send("\x01\x01\x00\x00\x20\x00\x00\x00garbage-garbage-garbage-garbage!", 40);
+		raw_kick();
 		fprintf(stderr, "RESULT garbage-sent\n");
+	} else if (strcmp(mode, "ringjunk") == 0) {
+		/* A well-formed header with the right counter, forged bytes. */
+		static const uint8_t junk[] = "\x01\x01\x00\x00\x20\x00\x00\x00"
+					      "ring-junk-ring-junk-ring-junk-!!";
+		if (!chan->ring || ring_put(&chan->ring->tx, chan->tx_ctr, junk, 40) < 0)
+			fprintf(stderr, "RESULT ring-put failed\n");
+		raw_kick();
+		fprintf(stderr, "RESULT ringjunk-sent\n");
+		idle();
+	} else if (strcmp(mode, "kickonly") == 0) {
+		/* Announces a frame that is nowhere. */
+		raw_kick();
+		fprintf(stderr, "RESULT kickonly-sent\n");
+		idle();
 	} else if (strcmp(mode, "reserved") == 0) {
 		cdt_msg *m;
 		if (cdt_msg_new(CDT_KIND_CALL, 1, "conduit.ping", &m) < 0 ||

@@ -267,9 +267,10 @@ static const char echo_only[] =
 	"layer " name " {\n"                                                                       \
 	"    exec \"@LAYER@\" \"" name "\"\n" LAYER_HEAD "    restart never\n" extra "}\n"
 
-/* Layers that send garbage, replay a frame, claim another layer's role in
- * their hello, use a reserved argument name, never read their replies, or
- * never read the replies that pass them fds:
+/* Layers that send garbage (over the socket, announced; or as a ring
+ * record), announce a frame they never sent, replay a frame, claim another
+ * layer's role in their hello, use a reserved argument name, never read
+ * their replies, or never read the replies that pass them fds:
  * each is dropped with exactly one violation record of the right class,
  * the provider next to them is unaffected, and the broker's fd count is
  * back where a broker running only that provider stands. */
@@ -278,7 +279,8 @@ static void test_adversaries(void **state)
 	static const struct {
 		const char *layer, *klass;
 	} want[] = {
-		{"garbage", "auth-failure"},	    {"replay", "auth-failure"},
+		{"garbage", "auth-failure"},	    {"ringjunk", "auth-failure"},
+		{"kickonly", "protocol-violation"}, {"replay", "auth-failure"},
 		{"impostor", "protocol-violation"}, {"reserved", "protocol-violation"},
 		{"noread", "backpressure"},	    {"fdhog", "backpressure"},
 	};
@@ -304,7 +306,8 @@ static void test_adversaries(void **state)
 		snprintf(path, sizeof(path), "%s/data.txt", bk.dir);
 		setenv("TEST_OPEN", path, 1);
 	}
-	snprintf(text, sizeof(text), "%s%s%s%s%s%s%s", echo_only, ADVERSARY("garbage", ""),
+	snprintf(text, sizeof(text), "%s%s%s%s%s%s%s%s%s", echo_only, ADVERSARY("garbage", ""),
+		 ADVERSARY("ringjunk", ""), ADVERSARY("kickonly", ""),
 		 ADVERSARY("replay", "    syscalls allow socketpair\n"), ADVERSARY("impostor", ""),
 		 ADVERSARY("reserved", "    allow conduit.ping\n"),
 		 ADVERSARY("noread", "    allow test.echo\n"),
@@ -312,7 +315,7 @@ static void test_adversaries(void **state)
 				    "    allow conduit.open\n"));
 	bk_write_policy(&bk, text);
 	bk_start(&bk);
-	assert_true(bk_wait_log(&bk, "failed: not restarted", 6, 3 * WAIT));
+	assert_true(bk_wait_log(&bk, "failed: not restarted", 8, 3 * WAIT));
 	assert_true(bk_wait_log(&bk, "RESULT ready as echo", 1, WAIT));
 	assert_int_equal(bk_fd_count(&bk), baseline);
 	assert_int_equal(selfcheck_read(bk.pid, &mem), 0);
@@ -341,7 +344,7 @@ static void test_adversaries(void **state)
 		assert_int_equal(bk_count(&bk, AUDIT_EV_ALARM, want[i].layer, NULL, "layer-failed"),
 				 1);
 	}
-	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 6);
+	assert_int_equal(bk_count(&bk, AUDIT_EV_VIOLATION, NULL, NULL, NULL), 8);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_SPAWN, "echo", NULL, NULL), 1);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_EXIT, "echo", NULL, NULL), 1);
 	assert_int_equal(bk_count(&bk, AUDIT_EV_DECISION, "reserved", NULL, NULL), 0);

@@ -166,9 +166,9 @@ static void test_header_parse(void **state)
 		if (v != 1)
 			assert_int_equal(parse((uint8_t)v, FRAME_DATA, 0, 0, 16, 24),
 					 -CDT_E_VERSION);
-	/* type: 0, BULK (reserved) and everything above */
+	/* type: 0, BULK (reserved) and everything above RING */
 	for (unsigned t = 0; t < 256; t++)
-		if (t != FRAME_DATA && t != FRAME_FIN)
+		if (t != FRAME_DATA && t != FRAME_FIN && t != FRAME_RING)
 			assert_int_equal(parse(1, (uint8_t)t, 0, 0, 16, 24), -CDT_E_KIND);
 	/* flags: only MORE */
 	for (unsigned f = 2; f < 256; f++)
@@ -181,6 +181,12 @@ static void test_header_parse(void **state)
 	assert_int_equal(parse(1, FRAME_FIN, FRAME_F_MORE, 0, 16, 24), -CDT_E_PROTO);
 	assert_int_equal(parse(1, FRAME_FIN, 0, 1, 16, 24), -CDT_E_PROTO);
 	assert_int_equal(parse(1, FRAME_FIN, 0, 0, 17, 25), -CDT_E_PROTO);
+	/* RING: an offer with its three fds, or the empty acknowledgement;
+	 * never continued */
+	assert_int_equal(parse(1, FRAME_RING, 0, 3, 16, 24), 0);
+	assert_int_equal(parse(1, FRAME_RING, 0, 0, 16, 24), 0);
+	for (unsigned f = 1; f < 256; f++)
+		assert_int_equal(parse(1, FRAME_RING, (uint8_t)f, 0, 16, 24), -CDT_E_PROTO);
 	/* clen against the datagram */
 	assert_int_equal(parse(1, FRAME_DATA, 0, 0, 16, 25), -CDT_E_PROTO);
 	assert_int_equal(parse(1, FRAME_DATA, 0, 0, 17, 24), -CDT_E_PROTO);
