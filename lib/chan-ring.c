@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Secure channel over shared-memory rings (docs/protocol.md section 3.3):
+ * Secure channel over shared-memory rings (docs/protocol.md section 3.1):
  * the broker's offer, the layer's acceptance, and the wake-up plumbing.
  *
  * The rings only move frames.  Every frame is sealed, counted and opened

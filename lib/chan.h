@@ -26,7 +26,7 @@ struct chan_qmsg {
 	uint64_t ctr; /* counter of the frame at buf + off */
 };
 
-/* Shared-memory transport (docs/protocol.md section 3.3).  Frames travel
+/* Shared-memory transport (docs/protocol.md section 3.1).  Frames travel
  * in the rings and each one, wherever it went, is announced by adding 1 to
  * the receiver's eventfd.  Frames with fds, frames over RING_REC_MAX and
  * frames that find the ring full take the socket; the socket stays the

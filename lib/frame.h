@@ -29,7 +29,7 @@ enum frame_type {
 	FRAME_DATA = 1,
 	FRAME_FIN = 2,
 	FRAME_BULK = 3, /* reserved (section 8); rejected for now */
-	FRAME_RING = 4, /* ring offer (broker) or its acknowledgement (section 3.3) */
+	FRAME_RING = 4, /* ring offer (broker) or its acknowledgement (section 3.1) */
 };
 
 #define FRAME_F_MORE 0x01

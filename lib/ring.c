@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Frame rings in shared memory (docs/protocol.md section 3.3). */
+/* Frame rings in shared memory (docs/protocol.md section 3.1). */
 #include <errno.h>
 #include <string.h>
 

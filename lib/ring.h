@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Frame rings in memory shared by the broker and one layer
- * (docs/protocol.md section 3.3).
+ * (docs/protocol.md section 3.1).
  *
  * One ring per direction, a single producer and a single consumer.  Head
  * and tail are free-running byte counters; the producer alone writes head
