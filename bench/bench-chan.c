@@ -8,7 +8,9 @@
  *   raw      the payload as is, in datagrams of at most 64 KiB;
  *   channel  a CALL with one bytes argument of the payload size, encoded,
  *            sealed, sent, received, opened, decoded, and answered with a
- *            REPLY built the same way.
+ *            REPLY built the same way; once over the socket alone, once
+ *            through the shared-memory rings the broker offers
+ *            (docs/protocol.md section 3.1).
  * Batches of the two alternate, and the medians of the per-batch mean RTTs
  * are printed with their ratio.
  *
@@ -27,11 +29,14 @@
 
 #include "conduit/conduit.h"
 
+#include "chan.h"
+
 #define RAW_CHUNK (64u * 1024)
 
 struct config {
 	size_t size;
 	bool pinned;
+	bool ring;
 	int iters;
 	int reps;
 };
@@ -212,6 +217,11 @@ static void run(const struct config *c, double *ret_raw, double *ret_chan)
 	cdt_keys_free(keys);
 	if (r < 0)
 		die("cdt_chan_new", r);
+	if (c->ring) {
+		r = chan_ring_offer(chan);
+		if (r < 0)
+			die("chan_ring_offer", r);
+	}
 
 	uint8_t *out = malloc(c->size), *in = malloc(c->size);
 	double *raw = calloc((size_t)c->reps, sizeof(double));
@@ -272,11 +282,12 @@ int main(int argc, char **argv)
 	       cdt_keys_suite(probe) == CDT_SUITE_AES256GCM ? "AES-256-GCM" : "XChaCha20-Poly1305");
 	cdt_keys_free(probe);
 	printf("median of per-batch means; pinned = both processes on CPU 0\n\n");
-	printf("%10s  %-8s  %12s  %12s  %6s\n", "size", "mode", "raw RTT us", "chan RTT us",
+	printf("%10s  %-14s  %12s  %12s  %6s\n", "size", "mode", "raw RTT us", "chan RTT us",
 	       "ratio");
 	for (int pinned = 1; pinned >= 0; pinned--) {
-		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			struct config c = {.size = sizes[i], .pinned = pinned};
+		for (size_t j = 0; j < 2 * sizeof(sizes) / sizeof(sizes[0]); j++) {
+			size_t i = j / 2;
+			struct config c = {.size = sizes[i], .pinned = pinned, .ring = j % 2};
 			/* Aim at similar wall time per size. */
 			c.iters = sizes[i] >= 1024 * 1024 ? 30 : sizes[i] >= 16384 ? 500 : 2000;
 			/* Many short batches: the median shrugs off the noise of
@@ -286,8 +297,9 @@ int main(int argc, char **argv)
 				c.iters = c.iters / 4 + 1;
 			double raw, ch;
 			run(&c, &raw, &ch);
-			printf("%10zu  %-8s  %12.2f  %12.2f  %6.2f\n", sizes[i],
-			       pinned ? "pinned" : "unpinned", raw, ch, ch / raw);
+			printf("%10zu  %-8s %-5s  %12.2f  %12.2f  %6.2f\n", sizes[i],
+			       pinned ? "pinned" : "unpinned", c.ring ? "ring" : "sock", raw, ch,
+			       ch / raw);
 			fflush(stdout);
 		}
 	}
