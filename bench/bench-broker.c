@@ -429,7 +429,7 @@ static void sixteen(const char *broker, const char *dir, const char *self)
 {
 	char policy[256], log[256], audit[256], status[64], line[256];
 	uint64_t t0, t_spawn = 0, t_ready = 0;
-	long rss = -1;
+	long rss = -1, anon = -1, file = -1, shmem = -1;
 	pid_t pid;
 	FILE *f;
 
@@ -467,17 +467,21 @@ static void sixteen(const char *broker, const char *dir, const char *self)
 	}
 	snprintf(status, sizeof(status), "/proc/%d/status", (int)pid);
 	f = fopen(status, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &rss) == 1)
-			break;
+	while (f && fgets(line, sizeof(line), f)) {
+		(void)(sscanf(line, "VmRSS: %ld kB", &rss) == 1 ||
+		       sscanf(line, "RssAnon: %ld kB", &anon) == 1 ||
+		       sscanf(line, "RssFile: %ld kB", &file) == 1 ||
+		       sscanf(line, "RssShmem: %ld kB", &shmem) == 1);
+	}
 	if (f)
 		fclose(f);
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 	printf("\n16 sandboxed layers: spawned (key written) %.1f ms, all ready %.1f ms after the\n"
-	       "broker's fork (policy compile included); broker RSS with 16 ready layers %ld kB\n",
+	       "broker's fork (policy compile included); broker RSS with 16 ready layers %ld kB\n"
+	       "(anonymous %ld kB, file %ld kB, shared memory of the rings %ld kB)\n",
 	       t_spawn ? (double)(t_spawn - t0) / 1e6 : -1.0,
-	       t_ready ? (double)(t_ready - t0) / 1e6 : -1.0, rss);
+	       t_ready ? (double)(t_ready - t0) / 1e6 : -1.0, rss, anon, file, shmem);
 }
 
 int main(int argc, char **argv)

@@ -26,7 +26,9 @@
 
 #include "frame.h"
 
-#define RING_CTL_SIZE  4096u
+/* The control words share their page with the first bytes of direction
+ * 0: an idle session touches one page of the mapping, not two. */
+#define RING_CTL_SIZE  256u
 #define RING_DATA_SIZE (64u * 1024) /* per direction; a power of two */
 #define RING_SHM_SIZE  (RING_CTL_SIZE + 2 * RING_DATA_SIZE)
 #define RING_REC_HDR   16u
