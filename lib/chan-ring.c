@@ -95,8 +95,11 @@ int chan_ring_offer(cdt_chan *chan)
 		r = -errno;
 		goto out;
 	}
-	fds[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	fds[2] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* Semaphore mode: each read takes one announcement, so the fd stays
+	 * readable while frames wait and a level-triggered poller that
+	 * handles one frame per turn is woken for the next. */
+	fds[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+	fds[2] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
 	if (fds[1] < 0 || fds[2] < 0) {
 		r = -errno;
 		goto out;

@@ -37,7 +37,9 @@ struct chan_ring {
 	struct ring rx;
 	int kick_in;	 /* eventfd the peer adds to, one per frame it sends */
 	int kick_out;	 /* eventfd we add to */
-	uint64_t credit; /* frames announced and not taken yet */
+	uint64_t credit; /* frames announced and not taken yet (0 or 1: the
+			  * eventfds count in semaphore mode, so one stays
+			  * readable while frames wait, as pollers expect) */
 	bool tx_on;	 /* our frames use the ring (after the offer or the ack) */
 	bool rx_on;	 /* the peer's frames do */
 	int pollfd;	 /* epoll set behind cdt_chan_fd(), -1 until asked for */
