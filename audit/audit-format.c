@@ -152,6 +152,25 @@ static void out_i64(struct out *o, int64_t v)
 
 static const char hexdig[] = "0123456789abcdef";
 
+/* Each byte's two digits, so that a byte costs one load (every record
+ * carries at least the 32 bytes of prev). */
+static const char hex2[512] = "000102030405060708090a0b0c0d0e0f"
+			      "101112131415161718191a1b1c1d1e1f"
+			      "202122232425262728292a2b2c2d2e2f"
+			      "303132333435363738393a3b3c3d3e3f"
+			      "404142434445464748494a4b4c4d4e4f"
+			      "505152535455565758595a5b5c5d5e5f"
+			      "606162636465666768696a6b6c6d6e6f"
+			      "707172737475767778797a7b7c7d7e7f"
+			      "808182838485868788898a8b8c8d8e8f"
+			      "909192939495969798999a9b9c9d9e9f"
+			      "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+			      "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+			      "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf"
+			      "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+			      "e0e1e2e3e4e5e6e7e8e9eaebecedeeef"
+			      "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 static void out_hex(struct out *o, const uint8_t *p, size_t n)
 {
 	/* One bound check for the whole value (up to AUDIT_VALUE_MAX bytes):
@@ -161,10 +180,8 @@ static void out_hex(struct out *o, const uint8_t *p, size_t n)
 		return;
 	}
 	char *d = o->p + o->len;
-	for (size_t i = 0; i < n; i++) {
-		d[2 * i] = hexdig[p[i] >> 4];
-		d[2 * i + 1] = hexdig[p[i] & 15];
-	}
+	for (size_t i = 0; i < n; i++)
+		memcpy(d + 2 * i, hex2 + 2 * p[i], 2);
 	o->len += 2 * n;
 }
 
@@ -194,6 +211,19 @@ static const uint8_t text_special[256] = {
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
+/* Whether any of the eight bytes of w is special (text_special): a byte
+ * below 0x20, or equal to '"', '\\' or DEL once XORed to zero, sets its
+ * high bit in the subtraction, and bytes from 0x80 up have it already.
+ * A borrow only leaves a byte that is special itself, so the word is
+ * flagged exactly when one of its bytes is; the caller then goes byte by
+ * byte. */
+static inline bool word_special(uint64_t w)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101), high = ones * 0x80;
+	uint64_t quote = w ^ (ones * '"'), bslash = w ^ (ones * '\\'), del = w ^ (ones * 0x7f);
+	return ((w - ones * 0x20) | (quote - ones) | (bslash - ones) | (del - ones) | w) & high;
+}
+
 /* A quoted JSON string, checked to be UTF-8 as it is escaped: o->bad when
  * it is not. */
 static void out_text(struct out *o, const uint8_t *s, size_t n)
@@ -202,6 +232,13 @@ static void out_text(struct out *o, const uint8_t *s, size_t n)
 	size_t i = 0;
 	while (i < n) {
 		size_t run = i;
+		uint64_t w;
+		while (n - run >= sizeof(w)) {
+			memcpy(&w, s + run, sizeof(w));
+			if (word_special(w))
+				break;
+			run += sizeof(w);
+		}
 		while (run < n && !text_special[s[run]])
 			run++;
 		if (run > i) {
@@ -324,11 +361,12 @@ int64_t audit_days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* v in exactly width digits; width is even (2, 4 or 6 in a time). */
 static void put_digits(char *p, unsigned v, int width)
 {
-	for (int i = width - 1; i >= 0; i--) {
-		p[i] = (char)('0' + v % 10);
-		v /= 10;
+	for (int i = width - 2; i >= 0; i -= 2) {
+		memcpy(p + i, digits2 + v % 100 * 2, 2);
+		v /= 100;
 	}
 }
 

@@ -200,6 +200,31 @@ static void test_text_fields(void **state)
 	same(&rec);
 }
 
+/* Plain text is copied eight bytes at a time when none of them needs an
+ * escape: every byte value at every position of such a word (and the
+ * bytes after it) must still be caught, as a text field and as a value. */
+static void test_every_byte_everywhere(void **state)
+{
+	(void)state;
+	char s[20];
+	struct audit_arg a;
+	for (unsigned b = 1; b < 256; b++) {
+		for (size_t pos = 0; pos < 17; pos++) {
+			memset(s, 'a', sizeof(s) - 1);
+			s[sizeof(s) - 1] = '\0';
+			s[pos] = (char)b;
+			struct audit_record rec = decision();
+			rec.reason = s;
+			same(&rec);
+			a = str_arg("v", s, sizeof(s) - 1);
+			a.not_utf8 = false; /* unflagged: invalid text must be refused */
+			rec.args = &a;
+			rec.nargs = 1;
+			same(&rec);
+		}
+	}
+}
+
 static void test_arg_values(void **state)
 {
 	(void)state;
@@ -740,9 +765,13 @@ int main(void)
 		return 1;
 	fill_fixtures();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_text_fields), cmocka_unit_test(test_arg_values),
-		cmocka_unit_test(test_numbers),	    cmocka_unit_test(test_events_and_times),
-		cmocka_unit_test(test_random),	    cmocka_unit_test(test_conversion),
+		cmocka_unit_test(test_text_fields),
+		cmocka_unit_test(test_every_byte_everywhere),
+		cmocka_unit_test(test_arg_values),
+		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_events_and_times),
+		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_conversion),
 		cmocka_unit_test(test_count),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
