@@ -106,7 +106,7 @@ static char text_over[AUDIT_TEXT_MAX + 2];   /* one more */
 static char text_max_mb[AUDIT_TEXT_MAX + 2]; /* at max, ending in a 3-byte char */
 static char name_max[CDT_NAME_MAX + 2];	     /* CDT_NAME_MAX */
 static char name_over[CDT_NAME_MAX + 2];     /* one more */
-static char all_ascii[128];		     /* 0x00..0x7f, NUL included */
+static char all_ascii[129];		     /* 0x00..0x7f, NUL included, then an end */
 static uint8_t all_bytes[256];
 static char *value_max; /* AUDIT_VALUE_MAX bytes of 3-byte characters and ASCII */
 
@@ -241,7 +241,7 @@ static void test_arg_values(void **state)
 		same(&rec);
 	}
 	const struct audit_arg blobs[] = {
-		str_arg("ascii", all_ascii, sizeof(all_ascii)),
+		str_arg("ascii", all_ascii, 128),
 		str_arg("max", value_max, AUDIT_VALUE_MAX),
 		str_arg("over", value_max, AUDIT_VALUE_MAX + 1),
 		str_arg(name_max, "x", 1),
