@@ -27,5 +27,18 @@ const char *audit_type_name(enum cdt_type t);
 void audit_format_double(double d, char buf[AUDIT_DOUBLE_MAX]);
 /* NULL when rec follows the schema rules, else why not. */
 const char *audit_record_check(const struct audit_record *rec);
+/* The same rules but those that read text bytes (lengths of NUL-terminated
+ * text, UTF-8): for a caller that checks those as it reads the text. */
+const char *audit_record_check_shape(const struct audit_record *rec);
+
+/* The last second a writer spelled out: records of the same second share
+ * the calendar part, only the microseconds change. */
+struct audit_time_cache {
+	int64_t sec; /* -1: nothing cached */
+	char text[AUDIT_TIME_LEN + 1];
+};
+/* audit_format() through a writer's time cache. */
+long audit_format_cached(const struct audit_record *rec, char *buf, size_t cap,
+			 struct audit_time_cache *tc);
 
 #endif

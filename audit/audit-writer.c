@@ -36,6 +36,7 @@ struct audit_writer {
 	uint64_t torn;
 	uint8_t log_id[AUDIT_LOG_ID_LEN];
 	uint8_t prev[AUDIT_HASH_LEN];
+	struct audit_time_cache tcache;
 	char *buf;
 	size_t cap;
 	size_t blen;   /* formatted bytes not yet written (the batch) */
@@ -140,7 +141,7 @@ static int writer_emit(struct audit_writer *w, const struct audit_record *in, co
 		off = strlen(prefix);
 		memcpy(at, prefix, off);
 	}
-	long n = audit_format(&rec, at + off, w->cap - w->blen - off);
+	long n = audit_format_cached(&rec, at + off, w->cap - w->blen - off, &w->tcache);
 	if (n < 0)
 		return (int)n;
 	if (w->bcount == 0) {
@@ -351,6 +352,7 @@ static int writer_new(int fd, int rfd, struct audit_writer **ret_w)
 		goto out;
 	w->fd = fd;
 	fd = -1;
+	w->tcache.sec = -1;
 	/* The batch, then room for one whole record and a newline ending a
 	 * torn line. */
 	w->cap = AUDIT_BATCH_MAX + AUDIT_LINE_MAX + 2;

@@ -3,7 +3,9 @@
  * Fuzz the audit log reader: the input as a whole log through the
  * verifier, each of its lines through the strict parser (a line it accepts
  * must serialize back to itself), and a record built from the input bytes
- * through parse(format(x)) == x.
+ * through parse(format(x)) == x.  The serializer must also agree with its
+ * pre-rework self (tests/audit-format-ref.c) on any record, rule-breaking
+ * ones included: same result, same bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,12 +15,13 @@
 
 #include <sodium.h>
 
+#include "audit-format-ref.h"
 #include "audit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct audit_scratch sc;
-static char *fmt;
+static char *fmt, *ref;
 static int memfd = -1;
 
 static void init_once(void)
@@ -28,8 +31,9 @@ static void init_once(void)
 	if (sodium_init() < 0 || audit_scratch_init(&sc, AUDIT_LINE_MAX) < 0)
 		abort();
 	fmt = malloc(AUDIT_LINE_MAX + 1);
+	ref = malloc(AUDIT_LINE_MAX + 1);
 	memfd = memfd_create("fuzz-audit", MFD_CLOEXEC);
-	if (!fmt || memfd < 0)
+	if (!fmt || !ref || memfd < 0)
 		abort();
 }
 
@@ -150,6 +154,97 @@ static void check_same(const struct audit_record *a, const struct audit_record *
 	}
 }
 
+/* Today's serializer (through a writer's time cache, kept across inputs)
+ * and the reference at cap: the same result and bytes. */
+static void same_as_ref(const struct audit_record *rec, size_t cap)
+{
+	static struct audit_time_cache tc = {.sec = -1};
+	long a = ref_audit_format(rec, ref, cap);
+	long b = audit_format_cached(rec, fmt, cap, &tc);
+	if (a != b || (a > 0 && memcmp(ref, fmt, (size_t)a) != 0))
+		abort();
+}
+
+/* A raw text: up to a few bytes over the limit, any bytes, ended at the
+ * first NUL. */
+static const char *raw_text(struct in *in, char *buf, size_t max)
+{
+	size_t len;
+	const uint8_t *p = take(in, &len);
+	if (len > max + 4)
+		len = max + 4;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return byte(in) % 8 ? buf : NULL;
+}
+
+/* A record with every field from the input as is, rules or not, through
+ * both serializers at a roomy and a tight capacity. */
+static void differential(const uint8_t *data, size_t size)
+{
+	static char texts[8][AUDIT_TEXT_MAX + 5];
+	static char names[4][CDT_NAME_MAX + 5];
+	struct audit_arg args[4] = {0};
+	struct in in = {data, size};
+	struct audit_record rec = {0};
+	uint8_t f = byte(&in);
+	rec.event = (enum audit_event)(byte(&in) % 12);
+	rec.seq = f & 1 ? u64(&in) : byte(&in) % 3;
+	rec.has_log_id = (rec.seq == 1) != !(f & 2);
+	rec.time_us = (int64_t)(u64(&in) >> (byte(&in) % 64));
+	rec.layer = raw_text(&in, texts[0], AUDIT_TEXT_MAX);
+	rec.method = raw_text(&in, texts[1], AUDIT_TEXT_MAX);
+	rec.rule = raw_text(&in, texts[2], AUDIT_TEXT_MAX);
+	rec.policy = raw_text(&in, texts[3], AUDIT_TEXT_MAX);
+	rec.reason = raw_text(&in, texts[4], AUDIT_TEXT_MAX);
+	rec.klass = f & 4 ? raw_text(&in, texts[5], AUDIT_TEXT_MAX) : NULL;
+	rec.signal = f & 8 ? raw_text(&in, texts[6], AUDIT_TEXT_MAX) : NULL;
+	rec.has_pid = f & 16;
+	rec.pid = (int64_t)u64(&in);
+	rec.has_code = f & 32;
+	rec.code = (int64_t)u64(&in);
+	rec.verdict = (enum audit_verdict)(byte(&in) % 6);
+	rec.has_mono = f & 64;
+	rec.mono_ns = u64(&in);
+	rec.policy_line = byte(&in) & 1 ? (uint32_t)u64(&in) : 0;
+	uint8_t g = byte(&in);
+	rec.has_lost = g & 1;
+	rec.lost = u64(&in);
+	rec.has_torn = g & 2;
+	rec.torn_len = u64(&in);
+	rec.has_args = g & 4 || rec.event == AUDIT_EV_DECISION;
+	rec.nargs = byte(&in) % 5;
+	for (size_t i = 0; i < rec.nargs; i++) {
+		struct audit_arg *a = &args[i];
+		uint8_t h = byte(&in);
+		a->arg.name = raw_text(&in, names[i], CDT_NAME_MAX);
+		if (!a->arg.name)
+			a->arg.name = "a";
+		a->arg.type = (enum cdt_type)(h % 9);
+		a->not_utf8 = h & 16;
+		a->truncated = h & 32;
+		a->bulk = h & 64;
+		a->orig_len = u64(&in) % (2 * AUDIT_VALUE_MAX);
+		if (a->arg.type == CDT_TYPE_STRING ||
+		    (a->arg.type == CDT_TYPE_BYTES && !(a->bulk && h & 128))) {
+			size_t len;
+			a->arg.v.bytes.ptr = take(&in, &len);
+			a->arg.v.bytes.len = len;
+		} else if (a->arg.type == CDT_TYPE_BYTES) {
+			a->arg.v.bytes.len = (size_t)(u64(&in) % (2 * (uint64_t)CDT_MSG_MAX));
+		} else {
+			a->arg.v.u64 = u64(&in);
+		}
+		for (size_t k = 0; k < AUDIT_HASH_LEN; k++)
+			a->hash[k] = byte(&in);
+	}
+	rec.args = args;
+	for (size_t k = 0; k < AUDIT_HASH_LEN; k++)
+		rec.prev[k] = byte(&in);
+	same_as_ref(&rec, AUDIT_LINE_MAX + 1);
+	same_as_ref(&rec, u64(&in) % 2048);
+}
+
 static void roundtrip(const uint8_t *data, size_t size)
 {
 	static char texts[8][AUDIT_TEXT_MAX + 1];
@@ -253,9 +348,11 @@ static void roundtrip(const uint8_t *data, size_t size)
 	rec.args = args;
 	rec.nargs = nargs;
 
+	same_as_ref(&rec, AUDIT_LINE_MAX + 1);
 	long n = audit_format(&rec, fmt, AUDIT_LINE_MAX + 1);
 	if (n < 0)
 		abort(); /* every record built here follows the rules */
+	same_as_ref(&rec, (size_t)n - (size_t)(rec.seq % 2));
 	struct audit_record back;
 	struct audit_parse_error err;
 	if (audit_parse_line(fmt, (size_t)n - 1, &sc, &back, &err) < 0)
@@ -296,5 +393,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	roundtrip(data, size);
+	differential(data, size);
 	return 0;
 }
