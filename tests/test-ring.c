@@ -157,6 +157,8 @@ static void test_rec_max(void **state)
 	fx_new(&fx, 0, 1);
 	assert_int_equal(ring_put(&fx.prod, 1, fx.in, RING_REC_MAX + 1), -EMSGSIZE);
 	assert_int_equal(ring_put(&fx.prod, 1, fx.in, SIZE_MAX), -EMSGSIZE);
+	/* Empty: a record the consumer would refuse. */
+	assert_int_equal(ring_put(&fx.prod, 1, fx.in, 0), -EINVAL);
 	/* Refused without a trace. */
 	assert_int_equal(ring_peek(&fx.cons, &c, &l), 0);
 	assert_int_equal(ring_put(&fx.prod, 1, fx.in, RING_REC_MAX), 0);
