@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz the frame rings (docs/protocol.md section 3.3) with the shared
+ * Fuzz the frame rings (docs/protocol.md section 3.1) with the shared
  * memory in the hands of the input.
  *
  * Input: u32 LE head, u32 LE tail (the control words of the ring before

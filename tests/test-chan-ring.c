@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The secure channel over shared-memory rings (docs/protocol.md section
- * 3.3): honest traffic after the switch, every way a frame can leave the
+ * 3.1): honest traffic after the switch, every way a frame can leave the
  * ring for the socket or the queue, FIN and EOF; then a hostile broker
  * holding the raw socket and the ring, a hostile layer moving its tail,
  * and malformed offers.  Every attack must leave the channel unusable and

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Frame rings on a private buffer (docs/protocol.md section 3.3): honest
+ * Frame rings on a private buffer (docs/protocol.md section 3.1): honest
  * round trips, wrap-around, the size limits, and a hostile peer writing the
  * control words and the data area directly.  The buffer is exactly
  * RING_SHM_SIZE bytes from malloc(), and the hostile cases use direction 1,
