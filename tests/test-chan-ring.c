@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -367,6 +368,90 @@ static void test_eof(void **state)
 		assert_int_equal(fd_count(), before);
 		cdt_keys_free(k);
 	}
+}
+
+/* Broker and layer in two processes: the blocking helpers wake on the
+ * other's announcements, a message larger than ring and socket together
+ * goes through, and the broker's exit without FIN ends the session. */
+static void test_cross_process(void **state)
+{
+	(void)state;
+	for (size_t s = 0; s < 2; s++) {
+		if (!suite_ok(test_suites[s]))
+			continue;
+		cdt_keys *k = keys_fixed(test_suites[s]);
+		size_t before = fd_count();
+		cdt_chan *b, *l;
+		cdt_msg *got = NULL, *big = msg_bytes(4, 3000000), *small = msg_bytes(5, 50);
+		ring_pair(k, &b, &l);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			cdt_chan_free(l);
+			int r = cdt_chan_send_wait(b, small, WAIT_MS);
+			if (r == 0)
+				r = cdt_chan_send_wait(b, big, WAIT_MS);
+			if (r == 0)
+				r = cdt_chan_recv_wait(b, &got, WAIT_MS);
+			if (r == 0 && cdt_msg_call_id(got) != 6)
+				r = -EBADMSG;
+			cdt_msg_free(got);
+			cdt_msg_free(big);
+			cdt_msg_free(small);
+			cdt_chan_free(b);
+			cdt_keys_free(k);
+			_exit(r == 0 ? 0 : 1);
+		}
+		cdt_chan_free(b);
+		alarm(120);
+		assert_int_equal(cdt_chan_recv_wait(l, &got, -1), 0);
+		msg_check_bytes(got, 5, 50);
+		cdt_msg_free(got);
+		assert_int_equal(cdt_chan_recv_wait(l, &got, -1), 0);
+		msg_check_bytes(got, 4, 3000000);
+		cdt_msg_free(got);
+		cdt_msg *answer = msg_bytes(6, 60);
+		assert_int_equal(cdt_chan_send_wait(l, answer, WAIT_MS), 0);
+		cdt_msg_free(answer);
+		got = NULL;
+		assert_int_equal(cdt_chan_recv_wait(l, &got, -1), -CDT_E_EOF);
+		alarm(0);
+		assert_null(got);
+		int st;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		cdt_msg_free(big);
+		cdt_msg_free(small);
+		cdt_chan_free(l);
+		assert_int_equal(fd_count(), before);
+		cdt_keys_free(k);
+	}
+}
+
+/* A layer with frames of its own still queued when the offer arrives
+ * cannot switch: its acknowledgement would overtake them.  The protocol
+ * says so (section 3.1) and the layer refuses. */
+static void test_offer_behind_queue(void **state)
+{
+	(void)state;
+	cdt_keys *k = keys_fixed(test_suites[0]);
+	size_t before = fd_count();
+	cdt_chan *b, *l;
+	cdt_msg *got = NULL;
+	uint64_t n = 0;
+
+	pair_new(k, &b, &l);
+	assert_int_equal(chan_ring_offer(b), 0);
+	cdt_chan_set_queue_cap(l, 16u << 20);
+	while (!cdt_chan_want_write(l))
+		send_bytes(l, ++n, 30000);
+	assert_int_equal(cdt_chan_recv(l, &got), -CDT_E_PROTO);
+	assert_null(l->ring);
+	assert_int_equal(cdt_chan_flush(l), -CDT_E_PROTO);
+	cdt_chan_free(b);
+	cdt_chan_free(l);
+	assert_int_equal(fd_count(), before);
+	cdt_keys_free(k);
 }
 
 /* A hostile layer releases room the broker never published: the broker's
@@ -835,6 +920,8 @@ int main(void)
 		cmocka_unit_test(test_multiframe),
 		cmocka_unit_test(test_fin),
 		cmocka_unit_test(test_eof),
+		cmocka_unit_test(test_cross_process),
+		cmocka_unit_test(test_offer_behind_queue),
 		cmocka_unit_test(test_hostile_tail),
 		cmocka_unit_test(test_evil_ring),
 		cmocka_unit_test(test_evil_second_offer),
