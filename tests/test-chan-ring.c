@@ -31,10 +31,11 @@
 #include "keys.h"
 #include "ring.h"
 
-#define OFFER_PLEN (3 * FRAME_ID_SIZE + 8)
+#define OFFER_PLEN    (3 * FRAME_ID_SIZE + 8)
 /* Bound for every wait in here: far beyond any honest delay, and only
  * ever reached when the code under test hangs. */
-#define WAIT_MS	   10000
+#define WAIT_MS	      10000
+#define REC_SIZE(len) (RING_REC_HDR + (((uint32_t)(len) + 7u) & ~7u))
 
 static void recv_check(cdt_chan *tx, cdt_chan *rx, uint64_t id, size_t n)
 {
@@ -452,6 +453,101 @@ static void test_offer_behind_queue(void **state)
 	cdt_chan_free(l);
 	assert_int_equal(fd_count(), before);
 	cdt_keys_free(k);
+}
+
+/* ---- A hostile layer writing its ring (direction 1) directly ---- */
+
+static void layer_kick(cdt_chan *l)
+{
+	uint64_t one = 1;
+	assert_int_equal(write(l->ring->kick_out, &one, sizeof(one)), sizeof(one));
+}
+
+/* After an attack on the broker: the error sticks, for receive and send,
+ * also with an honest frame behind it. */
+static void broker_dead(cdt_chan *b, cdt_chan *l, int err)
+{
+	cdt_msg *got = NULL, *m = msg_bytes(9, 9);
+	assert_int_equal(cdt_chan_recv(b, &got), err);
+	size_t len;
+	uint8_t *w = seal_msg(l->tx, l->tx_ctr, m, NULL, &len, NULL);
+	(void)ring_put(&l->ring->tx, l->tx_ctr, w, len);
+	free(w);
+	layer_kick(l);
+	assert_int_equal(cdt_chan_recv(b, &got), err);
+	assert_int_equal(cdt_chan_recv_wait(b, &got, WAIT_MS), err);
+	assert_null(got);
+	assert_int_equal(cdt_chan_send(b, m), err);
+	cdt_msg_free(m);
+}
+
+static void test_hostile_layer(void **state)
+{
+	(void)state;
+	for (int how = 0; how < 8; how++) {
+		cdt_keys *k = keys_fixed(test_suites[0]);
+		size_t before = fd_count();
+		cdt_chan *b, *l;
+		cdt_msg *got = NULL, *m = msg_bytes(7, 70);
+		size_t len;
+		int err = -CDT_E_PROTO;
+
+		ring_pair(k, &b, &l);
+		struct ring *tx = &l->ring->tx;
+		uint8_t *w = seal_msg(l->tx, l->tx_ctr, m, NULL, &len, NULL);
+		switch (how) {
+		case 0: /* an announcement without a frame */
+			break;
+		case 1: /* a forged record under the right counter */
+			w[FRAME_HEADER_SIZE] ^= 0x80;
+			assert_int_equal(ring_put(tx, l->tx_ctr, w, len), 0);
+			err = -CDT_E_AUTH;
+			break;
+		case 2: /* a record under the wrong counter */
+			assert_int_equal(ring_put(tx, l->tx_ctr + 1, w, len), 0);
+			break;
+		case 3: /* the same frame twice: the second is a replay */
+			assert_int_equal(ring_put(tx, l->tx_ctr, w, len), 0);
+			layer_kick(l);
+			assert_int_equal(cdt_chan_recv(b, &got), 0);
+			msg_check_bytes(got, 7, 70);
+			cdt_msg_free(got);
+			got = NULL;
+			assert_int_equal(ring_put(tx, l->tx_ctr + 1, w, len), 0);
+			err = -CDT_E_AUTH;
+			break;
+		case 4: /* head more than a ring ahead */
+			atomic_store(&tx->ctl->head,
+				     atomic_load(&tx->ctl->head) + RING_DATA_SIZE + 8);
+			break;
+		case 5: /* head moved backwards */
+			atomic_store(&tx->ctl->head, atomic_load(&tx->ctl->head) - 8);
+			break;
+		case 6: /* a record over RING_REC_MAX, all of it published */
+			assert_int_equal(ring_put(tx, l->tx_ctr, w, len), 0);
+			le32_put(tx->data + ((tx->head - REC_SIZE(len)) & (RING_DATA_SIZE - 1)),
+				 RING_REC_MAX + 1);
+			atomic_store(&tx->ctl->head, tx->head - REC_SIZE(len) + RING_DATA_SIZE);
+			break;
+		default: /* a frame header that lies about its length */
+			w[4] ^= 1;
+			assert_int_equal(ring_put(tx, l->tx_ctr, w, len), 0);
+			break;
+		}
+		free(w);
+		layer_kick(l);
+		int r = cdt_chan_recv(b, &got);
+		if (how == 7)
+			err = r;
+		assert_true(err < 0 && cdt_err_is_peer(err));
+		assert_int_equal(r, err);
+		broker_dead(b, l, err);
+		cdt_msg_free(m);
+		cdt_chan_free(b);
+		cdt_chan_free(l);
+		assert_int_equal(fd_count(), before);
+		cdt_keys_free(k);
+	}
 }
 
 /* A hostile layer releases room the broker never published: the broker's
@@ -914,19 +1010,13 @@ static void test_broker_refuses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_switch),
-		cmocka_unit_test(test_socket_frames_in_order),
-		cmocka_unit_test(test_overflow),
-		cmocka_unit_test(test_multiframe),
-		cmocka_unit_test(test_fin),
-		cmocka_unit_test(test_eof),
-		cmocka_unit_test(test_cross_process),
-		cmocka_unit_test(test_offer_behind_queue),
-		cmocka_unit_test(test_hostile_tail),
-		cmocka_unit_test(test_evil_ring),
-		cmocka_unit_test(test_evil_second_offer),
-		cmocka_unit_test(test_evil_offer),
-		cmocka_unit_test(test_broker_refuses),
+		cmocka_unit_test(test_switch),	      cmocka_unit_test(test_socket_frames_in_order),
+		cmocka_unit_test(test_overflow),      cmocka_unit_test(test_multiframe),
+		cmocka_unit_test(test_fin),	      cmocka_unit_test(test_eof),
+		cmocka_unit_test(test_cross_process), cmocka_unit_test(test_offer_behind_queue),
+		cmocka_unit_test(test_hostile_tail),  cmocka_unit_test(test_hostile_layer),
+		cmocka_unit_test(test_evil_ring),     cmocka_unit_test(test_evil_second_offer),
+		cmocka_unit_test(test_evil_offer),    cmocka_unit_test(test_broker_refuses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
