@@ -617,8 +617,10 @@ static void evil_new(struct evil *e)
 	assert_int_equal(aead_key_new(e->keys, AEAD_ID_LAYER_TO_BROKER, &e->l2b), 0);
 	e->ctr = 0;
 	e->fds[0] = memfd_new(RING_SHM_SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-	e->fds[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	e->fds[2] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* As chan_ring_offer() makes them; the layer cannot tell, and works
+	 * with counting ones too (then it reads several announcements). */
+	e->fds[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+	e->fds[2] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
 	assert_true(e->fds[1] >= 0 && e->fds[2] >= 0);
 	e->shm = mmap(NULL, RING_SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, e->fds[0], 0);
 	assert_true(e->shm != MAP_FAILED);
