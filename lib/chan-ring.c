@@ -156,8 +156,14 @@ static int chan_ring_check_fd(int fd, size_t i)
 		return -CDT_E_FD;
 	if (i == 0) {
 		int seals = fcntl(fd, F_GET_SEALS);
+		int flags = fcntl(fd, F_GETFL);
 		if (!S_ISREG(st.st_mode) || st.st_size != RING_SHM_SIZE || seals < 0 ||
 		    (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
+			return -CDT_E_FD;
+		/* We write into it: a write seal or a read-only fd would fail
+		 * the mapping with an errno that reads as a fault of ours. */
+		if ((seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) || flags < 0 ||
+		    (flags & O_ACCMODE) != O_RDWR)
 			return -CDT_E_FD;
 		return 0;
 	}

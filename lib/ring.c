@@ -47,6 +47,9 @@ int ring_put(struct ring *r, uint64_t counter, const uint8_t *frame, size_t len)
 
 	if (len > RING_REC_MAX)
 		return -EMSGSIZE;
+	/* The consumer refuses an empty record: never write one. */
+	if (len == 0)
+		return -EINVAL;
 	need = ring_rec_size(len);
 	tail = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
 	/* The consumer may only release what was published. */

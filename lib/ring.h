@@ -65,7 +65,8 @@ void ring_init(struct ring *r, uint8_t *shm, unsigned dir);
 
 /* Producer: append a record.  0, -EAGAIN when there is no room (the tail
  * has not moved far enough), -CDT_E_PROTO when the consumer's tail is
- * impossible, -EMSGSIZE when len > RING_REC_MAX. */
+ * impossible, -EMSGSIZE when len > RING_REC_MAX, -EINVAL when len is 0
+ * (ring_peek() would refuse the record). */
 int ring_put(struct ring *r, uint64_t counter, const uint8_t *frame, size_t len);
 
 /* Consumer: look at the next record.  1 with its counter and length, 0
