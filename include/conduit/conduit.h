@@ -217,14 +217,20 @@ typedef struct cdt_chan cdt_chan;
 /* Channel over sock (made close-on-exec; the channel owns it from now on,
  * also on failure).  Every call uses MSG_DONTWAIT whatever the socket's
  * O_NONBLOCK flag; only cdt_chan_recv_wait() without a timeout blocks in
- * recvmsg() itself when that flag is clear.  Per-direction keys are derived
+ * recvmsg() itself when that flag is clear (over the rings it waits in
+ * poll()).  A layer's channel takes the rings the broker offers.  Per-direction keys are derived
  * from keys; keys may be freed right after.  -EPROTOTYPE unless sock is
  * SOCK_SEQPACKET. */
 CDT_EXPORT CDT_WUR int cdt_chan_new(int sock, const cdt_keys *keys, enum cdt_role role,
 				    cdt_chan **ret_chan);
 /* Wipes keys, closes the socket and every queued or received fd. */
 CDT_EXPORT void cdt_chan_free(cdt_chan *chan);
-/* The fd to poll: POLLIN always, POLLOUT while cdt_chan_want_write(). */
+/* The fd to poll: POLLIN always, POLLOUT while cdt_chan_want_write().
+ * Once the broker's shared-memory rings are on (docs/protocol.md section
+ * 3.1) it is an epoll fd that turns readable for input, for room while a
+ * queue waits, and on a hang-up; poll it the same way (POLLOUT never
+ * shows on it, readability stands for both).  A negative errno if that
+ * set cannot be made. */
 CDT_EXPORT int cdt_chan_fd(const cdt_chan *chan);
 CDT_EXPORT bool cdt_chan_want_write(const cdt_chan *chan);
 /* True while part of a message has arrived but not all of it. */
