@@ -13,6 +13,18 @@
 #include "msg.h"
 #include "utf8.h"
 
+#define A (MSG_CH_ARG | MSG_CH_METHOD)
+#define F (MSG_CH_ARG | MSG_CH_METHOD | MSG_CH_FIRST)
+/* Ranges are a GNU C extension, as gcc and clang both take it. */
+const uint8_t msg_name_class[256] = {
+	['-'] = MSG_CH_METHOD,
+	['0' ... '9'] = A,
+	['_'] = F,
+	['a' ... 'z'] = F,
+};
+#undef A
+#undef F
+
 bool msg_name_valid(const char *s, size_t len)
 {
 	if (len == 0 || len > CDT_NAME_MAX)
@@ -21,14 +33,11 @@ bool msg_name_valid(const char *s, size_t len)
 	 * end or follow another dot. */
 	bool seg_empty = true;
 	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == '.') {
-			if (seg_empty)
-				return false;
-			seg_empty = true;
-		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-			   c == '-') {
+		unsigned char c = (unsigned char)s[i];
+		if (msg_name_class[c] & MSG_CH_METHOD) {
 			seg_empty = false;
+		} else if (c == '.' && !seg_empty) {
+			seg_empty = true;
 		} else {
 			return false;
 		}
@@ -40,22 +49,26 @@ bool msg_arg_name_valid(const char *s, size_t len)
 {
 	if (len == 0 || len > CDT_NAME_MAX)
 		return false;
-	if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+	if (!(msg_name_class[(unsigned char)s[0]] & MSG_CH_FIRST))
 		return false;
-	for (size_t i = 1; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+	for (size_t i = 1; i < len; i++)
+		if (!(msg_name_class[(unsigned char)s[i]] & MSG_CH_ARG))
 			return false;
-	}
 	return true;
 }
 
-int msg_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+/* The length of the NUL-terminated argument name s when it is valid, else
+ * -1.  One pass instead of strnlen and a check; like strnlen(s, MAX + 1) it
+ * reads no byte past the terminator nor past s[CDT_NAME_MAX]. */
+static int msg_arg_name_len(const char *s)
 {
-	int r = memcmp(a, b, alen < blen ? alen : blen);
-	if (r != 0)
-		return r;
-	return alen < blen ? -1 : alen > blen;
+	size_t i = 0;
+	while (i <= CDT_NAME_MAX && (msg_name_class[(unsigned char)s[i]] & MSG_CH_ARG))
+		i++;
+	if (i == 0 || i > CDT_NAME_MAX || s[i] != '\0' ||
+	    !(msg_name_class[(unsigned char)s[0]] & MSG_CH_FIRST))
+		return -1;
+	return (int)i;
 }
 
 int msg_kind_rules(unsigned k, bool *ret_call_id, bool *ret_name)
@@ -95,18 +108,22 @@ int cdt_msg_new(enum cdt_kind kind, uint64_t call_id, const char *name, cdt_msg 
 	if (need_name ? !msg_name_valid(name, len) : len != 0)
 		return -EINVAL;
 
-	/* Only the header is initialised: args[] is written as it fills. */
-	cdt_msg *m = malloc(sizeof(*m));
+	/* One allocation for the struct, a small table and a small store;
+	 * only the header is initialised, the rest is written as it fills. */
+	cdt_msg *m = malloc(sizeof(*m) + MSG_NEW_ARGS * sizeof(struct msg_arg) + MSG_NEW_STORE);
 	if (!m)
 		return -ENOMEM;
 	m->kind = kind;
 	m->call_id = call_id;
 	m->enc_len = MSG_HEADER_SIZE + len;
-	m->store = NULL;
+	m->args = m->tail;
+	m->store = (uint8_t *)(m->tail + MSG_NEW_ARGS);
 	m->store_len = 0;
-	m->store_cap = 0;
-	m->store_inline = false;
+	m->store_cap = MSG_NEW_STORE;
+	m->args_inline = true;
+	m->store_inline = true;
 	m->fd_taken = false;
+	m->args_cap = MSG_NEW_ARGS;
 	m->nargs = 0;
 	m->nfds = 0;
 	m->name_len = (uint8_t)len;
@@ -121,23 +138,43 @@ void cdt_msg_free(cdt_msg *msg)
 {
 	if (!msg)
 		return;
-	for (size_t i = 0; i < msg->nfds; i++)
-		if (msg->fds[i] >= 0)
-			close(msg->fds[i]);
-	/* A bulk key opens its memfd, which may outlive the message. */
-	for (size_t i = 0; i < msg->nargs; i++)
-		if (msg->args[i].type == MSG_TYPE_BULK)
-			sodium_memzero(msg->store + msg->args[i].data_off, MSG_BULK_KEY_SIZE);
+	/* Only bulk arguments hold secrets (their keys), and each holds an
+	 * fd: a message without fds has nothing to wipe or close. */
+	if (msg->nfds) {
+		for (size_t i = 0; i < msg->nfds; i++)
+			if (msg->fds[i] >= 0)
+				close(msg->fds[i]);
+		/* A bulk key opens its memfd, which may outlive the message. */
+		for (size_t i = 0; i < msg->nargs; i++)
+			if (msg->args[i].type == MSG_TYPE_BULK)
+				sodium_memzero(msg->store + msg->args[i].data_off,
+					       MSG_BULK_KEY_SIZE);
+	}
 	if (!msg->store_inline)
 		free(msg->store);
+	if (!msg->args_inline)
+		free(msg->args);
 	free(msg);
 }
 
 /* Binary search; returns the index when found, else -1 with *ret_pos the
- * insertion point. */
+ * insertion point.  Arguments are mostly added in order, so the last one
+ * is tried first. */
 static int msg_lookup(const cdt_msg *msg, const char *name, size_t len, size_t *ret_pos)
 {
 	size_t lo = 0, hi = msg->nargs;
+	if (hi > 0) {
+		const struct msg_arg *a = &msg->args[hi - 1];
+		int c = msg_name_cmp((const char *)msg->store + a->name_off, a->name_len, name,
+				     len);
+		if (c < 0) {
+			*ret_pos = hi;
+			return -1;
+		}
+		if (c == 0)
+			return (int)hi - 1;
+		hi--;
+	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		const struct msg_arg *a = &msg->args[mid];
@@ -154,26 +191,41 @@ static int msg_lookup(const cdt_msg *msg, const char *name, size_t len, size_t *
 	return -1;
 }
 
-/* Room for n more store bytes.  A decoded message's inline store cannot
- * grow in place, so the first add to it moves the store to the heap. */
+/* Whether the store may hold a bulk key (every bulk argument has an fd). */
+static bool msg_store_secret(const cdt_msg *msg)
+{
+	for (size_t i = 0; i < msg->nargs; i++)
+		if (msg->args[i].type == MSG_TYPE_BULK)
+			return true;
+	return false;
+}
+
+/* Room for n more store bytes.  The first store that does not fit moves to
+ * the heap; a store holding bulk keys is moved by copy and wipe, never by
+ * realloc, which would leave the keys behind in freed memory. */
 int msg_store_reserve(cdt_msg *msg, size_t n)
 {
 	size_t need;
 	if (__builtin_add_overflow(msg->store_len, n, &need))
 		return -E2BIG;
-	if (need <= msg->store_cap && !msg->store_inline)
+	if (need <= msg->store_cap)
 		return 0;
 	size_t cap = msg->store_cap < 256 ? 256 : msg->store_cap;
 	while (cap < need)
 		if (__builtin_mul_overflow(cap, 2, &cap))
 			return -E2BIG;
+	bool secret = msg->nfds && msg_store_secret(msg);
 	uint8_t *p;
-	if (msg->store_inline) {
+	if (msg->store_inline || secret) {
 		p = malloc(cap);
 		if (!p)
 			return -ENOMEM;
 		if (msg->store_len)
 			memcpy(p, msg->store, msg->store_len);
+		if (secret)
+			sodium_memzero(msg->store, msg->store_len);
+		if (!msg->store_inline)
+			free(msg->store);
 	} else {
 		p = realloc(msg->store, cap);
 		if (!p)
@@ -182,6 +234,36 @@ int msg_store_reserve(cdt_msg *msg, size_t n)
 	msg->store = p;
 	msg->store_cap = cap;
 	msg->store_inline = false;
+	return 0;
+}
+
+/* Room for one more argument in the table (at most CDT_ARGS_MAX). */
+static int msg_args_reserve(cdt_msg *msg, size_t n)
+{
+	if (n <= msg->args_cap)
+		return 0;
+	if (n > CDT_ARGS_MAX)
+		return -E2BIG;
+	size_t cap = msg->args_cap < MSG_NEW_ARGS ? MSG_NEW_ARGS : msg->args_cap;
+	while (cap < n)
+		cap *= 2;
+	if (cap > CDT_ARGS_MAX)
+		cap = CDT_ARGS_MAX;
+	struct msg_arg *p;
+	if (msg->args_inline) {
+		p = malloc(cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		if (msg->nargs)
+			memcpy(p, msg->args, msg->nargs * sizeof(*p));
+	} else {
+		p = realloc(msg->args, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+	}
+	msg->args = p;
+	msg->args_cap = (uint8_t)cap;
+	msg->args_inline = false;
 	return 0;
 }
 
@@ -203,9 +285,10 @@ int msg_add(cdt_msg *msg, const char *name, enum cdt_type type, size_t value_siz
 {
 	if (!msg || !name)
 		return -EINVAL;
-	size_t len = strnlen(name, CDT_NAME_MAX + 1);
-	if (!msg_arg_name_valid(name, len))
+	int ilen = msg_arg_name_len(name);
+	if (ilen < 0)
 		return -EINVAL;
+	size_t len = (size_t)ilen;
 	size_t pos;
 	if (msg_lookup(msg, name, len, &pos) >= 0)
 		return -EEXIST;
@@ -218,24 +301,85 @@ int msg_add(cdt_msg *msg, const char *name, enum cdt_type type, size_t value_siz
 		return -E2BIG;
 	if (__builtin_add_overflow(len + 1, data_len, &store))
 		return -E2BIG;
-	int r = msg_store_reserve(msg, store);
+	int r = msg_args_reserve(msg, (size_t)msg->nargs + 1);
+	if (r < 0)
+		return r;
+	r = msg_store_reserve(msg, store);
 	if (r < 0)
 		return r;
 
-	memmove(&msg->args[pos + 1], &msg->args[pos], (msg->nargs - pos) * sizeof(msg->args[0]));
+	if (pos < msg->nargs)
+		memmove(&msg->args[pos + 1], &msg->args[pos],
+			(msg->nargs - pos) * sizeof(msg->args[0]));
 	struct msg_arg *a = &msg->args[pos];
 	a->name_off = (uint32_t)msg->store_len;
 	a->name_len = (uint8_t)len;
 	a->type = (uint8_t)type;
 	a->data_off = (uint32_t)(msg->store_len + len + 1);
 	a->data_len = 0;
-	memcpy(msg->store + msg->store_len, name, len);
-	msg->store[msg->store_len + len] = '\0';
+	memcpy(msg->store + msg->store_len, name, len + 1);
 	msg->store_len += store;
 	msg->enc_len = enc;
 	msg->nargs++;
 	*ret_arg = a;
 	return 0;
+}
+
+int msg_copy_args(cdt_msg *dst, const cdt_msg *src)
+{
+	size_t base, body, enc;
+	int dups[CDT_FDS_MAX];
+	size_t ndup = 0;
+	int r;
+
+	if (!dst || !src || dst->nargs != 0)
+		return -EINVAL;
+	/* A moved-out fd leaves nothing to forward. */
+	if (src->fd_taken)
+		return -EBADF;
+	if (src->nargs == 0)
+		return 0;
+	/* src's arguments encode in what follows its header and name. */
+	body = src->enc_len - MSG_HEADER_SIZE - src->name_len;
+	if (__builtin_add_overflow(dst->enc_len, body, &enc) || enc > CDT_MSG_MAX)
+		return -E2BIG;
+	r = msg_args_reserve(dst, src->nargs);
+	if (r < 0)
+		return r;
+	r = msg_store_reserve(dst, src->store_len);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < src->nfds; i++) {
+		int fd = fcntl(src->fds[i], F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			r = -errno;
+			goto out;
+		}
+		dups[ndup++] = fd;
+	}
+
+	/* Names and values keep their places: one copy of the store, offsets
+	 * moved by where it lands. */
+	base = dst->store_len;
+	memcpy(dst->store + base, src->store, src->store_len);
+	memcpy(dst->args, src->args, src->nargs * sizeof(src->args[0]));
+	ndup = 0;
+	for (size_t i = 0; i < src->nargs; i++) {
+		struct msg_arg *a = &dst->args[i];
+		a->name_off += (uint32_t)base;
+		a->data_off += (uint32_t)base;
+		if (msg_type_has_fd(a->type))
+			a->v.fd = dups[ndup++];
+	}
+	dst->nargs = src->nargs;
+	dst->store_len = base + src->store_len;
+	dst->enc_len = enc;
+	msg_rebuild_fds(dst);
+	return 0;
+out:
+	for (size_t i = 0; i < ndup; i++)
+		close(dups[i]);
+	return r;
 }
 
 int cdt_msg_add_bool(cdt_msg *msg, const char *name, bool v)

@@ -18,6 +18,20 @@ int utf8_check(const void *p, size_t len)
 	const uint8_t *s = p;
 	size_t i = 0;
 	while (i < len) {
+		/* Eight ASCII bytes at a time while no byte has its high bit
+		 * set or is zero: the common case costs a load and two tests
+		 * per word instead of per byte. */
+		while (len - i >= 8) {
+			uint64_t w;
+			memcpy(&w, s + i, sizeof(w));
+			const uint64_t ones = UINT64_C(0x0101010101010101);
+			const uint64_t highs = UINT64_C(0x8080808080808080);
+			if ((w & highs) || ((w - ones) & ~w & highs))
+				break;
+			i += 8;
+		}
+		if (i >= len)
+			break;
 		uint8_t c = s[i];
 		if (c < 0x80) {
 			if (c == 0)
