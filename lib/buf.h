@@ -16,8 +16,10 @@
 #ifndef CONDUIT_BUF_H
 #define CONDUIT_BUF_H
 
+#include <endian.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "conduit/conduit.h"
 
@@ -59,43 +61,46 @@ struct reader {
 	size_t pos; /* always <= len */
 };
 
+/* Through memcpy and the byte order conversions, each of these is one
+ * load or store on the machines Conduit runs on, and still correct on a
+ * big-endian one. */
 static inline void le16_put(uint8_t *p, uint16_t v)
 {
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
+	v = htole16(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline void le32_put(uint8_t *p, uint32_t v)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	v = htole32(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline void le64_put(uint8_t *p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	v = htole64(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline uint16_t le16_get(const uint8_t *p)
 {
-	return (uint16_t)(p[0] | (uint16_t)p[1] << 8);
+	uint16_t v;
+	memcpy(&v, p, sizeof(v));
+	return le16toh(v);
 }
 
 static inline uint32_t le32_get(const uint8_t *p)
 {
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
 }
 
 static inline uint64_t le64_get(const uint8_t *p)
 {
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
 }
 
 /* The reader is inline: a decode calls it a few times per argument, and

@@ -30,19 +30,17 @@ bool msg_name_valid(const char *s, size_t len)
 	if (len == 0 || len > CDT_NAME_MAX)
 		return false;
 	/* Segments of [a-z0-9_-]+ joined by single dots: a dot may not start,
-	 * end or follow another dot. */
-	bool seg_empty = true;
+	 * end or follow another dot.  With the ends checked first, s[i - 1]
+	 * exists wherever a dot is allowed to be. */
+	if (s[0] == '.' || s[len - 1] == '.')
+		return false;
 	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (msg_name_class[c] & MSG_CH_METHOD) {
-			seg_empty = false;
-		} else if (c == '.' && !seg_empty) {
-			seg_empty = true;
-		} else {
+		if (msg_name_class[(unsigned char)s[i]] & MSG_CH_METHOD)
+			continue;
+		if (s[i] != '.' || s[i - 1] == '.')
 			return false;
-		}
 	}
-	return !seg_empty;
+	return true;
 }
 
 bool msg_arg_name_valid(const char *s, size_t len)
@@ -67,6 +65,23 @@ static int msg_arg_name_len(const char *s)
 		i++;
 	if (i == 0 || i > CDT_NAME_MAX || s[i] != '\0' ||
 	    !(msg_name_class[(unsigned char)s[0]] & MSG_CH_FIRST))
+		return -1;
+	return (int)i;
+}
+
+/* The length of the NUL-terminated method or event name s when it is
+ * valid, else -1: msg_name_valid() and strnlen(s, MAX + 1) in one pass,
+ * reading no byte past the terminator nor past s[CDT_NAME_MAX]. */
+static int msg_name_len(const char *s)
+{
+	size_t i = 0;
+	while (i <= CDT_NAME_MAX) {
+		unsigned char c = (unsigned char)s[i];
+		if (!(msg_name_class[c] & MSG_CH_METHOD) && (c != '.' || i == 0 || s[i - 1] == '.'))
+			break;
+		i++;
+	}
+	if (i == 0 || i > CDT_NAME_MAX || s[i] != '\0' || s[i - 1] == '.')
 		return -1;
 	return (int)i;
 }
@@ -104,9 +119,15 @@ int cdt_msg_new(enum cdt_kind kind, uint64_t call_id, const char *name, cdt_msg 
 		return -EINVAL;
 	if (need_id != (call_id != 0))
 		return -EINVAL;
-	size_t len = name ? strnlen(name, CDT_NAME_MAX + 1) : 0;
-	if (need_name ? !msg_name_valid(name, len) : len != 0)
+	size_t len = 0;
+	if (need_name) {
+		int n = name ? msg_name_len(name) : -1;
+		if (n < 0)
+			return -EINVAL;
+		len = (size_t)n;
+	} else if (name && name[0] != '\0') {
 		return -EINVAL;
+	}
 
 	/* One allocation for the struct, a small table and a small store;
 	 * only the header is initialised, the rest is written as it fills. */

@@ -30,15 +30,14 @@ int utf8_check(const void *p, size_t len)
 				break;
 			i += 8;
 		}
+		/* Then byte by byte through ASCII other than NUL (01..7F). */
+		while (i < len && (uint8_t)(s[i] - 1) < 0x7f)
+			i++;
 		if (i >= len)
 			break;
 		uint8_t c = s[i];
-		if (c < 0x80) {
-			if (c == 0)
-				return -CDT_E_UTF8;
-			i++;
-			continue;
-		}
+		if (c == 0)
+			return -CDT_E_UTF8;
 		/* Lead byte decides the length and the allowed range of the
 		 * second byte; that range is what excludes overlongs (E0, F0),
 		 * surrogates (ED) and values past U+10FFFF (F4). */
