@@ -205,9 +205,10 @@ static int msg_parse_args(struct reader *r, size_t nargs, size_t nfds, cdt_msg *
 		uint8_t len, type;
 		if ((e = reader_get_u8(r, &len)) < 0)
 			return e;
+		if (len > CDT_NAME_MAX)
+			return -CDT_E_NAME;
 		if ((e = reader_get_bytes(r, len, &name)) < 0)
 			return e;
-		/* Checks the length too (1..CDT_NAME_MAX). */
 		if (!msg_arg_name_valid((const char *)name, len))
 			return -CDT_E_NAME;
 		/* Strictly increasing names: sorted, and no duplicates. */
