@@ -110,12 +110,19 @@ int msg_kind_rules(unsigned k, bool *ret_call_id, bool *ret_name);
 int msg_add(cdt_msg *msg, const char *name, enum cdt_type type, size_t value_size, size_t data_len,
 	    struct msg_arg **ret_arg);
 /* Add to dst, which has no arguments yet, a copy of every argument of src
- * (fds duplicated).  src's names and values were checked when src was
- * built or decoded, so they are copied as they are, not checked again. */
+ * (fds duplicated; msg-store.c).  src's names and values were checked when
+ * src was built or decoded, so they are copied as they are, not checked
+ * again.  -EINVAL (dst has arguments), -EBADF (an fd was taken from src),
+ * -E2BIG (dst would pass CDT_MSG_MAX), -ENOMEM, or fcntl's error; dst is
+ * unchanged on failure. */
 int msg_copy_args(cdt_msg *dst, const cdt_msg *src);
-/* Room for n more bytes in the message's store (msg.c). */
+/* Room for n arguments in the message's table, at most CDT_ARGS_MAX
+ * (msg-store.c). */
+int msg_args_reserve(cdt_msg *msg, size_t n);
+/* Room for n more bytes in the message's store (msg-store.c). */
 int msg_store_reserve(cdt_msg *msg, size_t n);
-/* Recompute msg->fds from the FD and BULK arguments, in order. */
+/* Recompute msg->fds from the FD and BULK arguments, in order
+ * (msg-store.c). */
 void msg_rebuild_fds(cdt_msg *msg);
 /* Whether argument type t carries one of the message's fds. */
 static inline bool msg_type_has_fd(uint8_t t)
