@@ -4,7 +4,9 @@
  * (0..4), then the message.  A decoded message must re-encode to exactly
  * the input (the encoding is canonical), must own exactly the fds passed,
  * and nothing may leak: every fd is a dup of one opened at start-up, and
- * the process's fd count is checked after every input.
+ * the process's fd count is checked after every input.  The broker's copy
+ * of the whole argument list (msg_copy_args) must encode to the input too,
+ * with fds of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +80,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (cdt_msg_encode(msg, out, size) != n || memcmp(out, data, size) != 0)
 		abort();
+	/* The copy the broker forwards: same header, same bytes. */
+	cdt_msg *copy = NULL;
+	if (cdt_msg_new(cdt_msg_kind(msg), cdt_msg_call_id(msg), cdt_msg_name(msg), &copy) < 0 ||
+	    msg_copy_args(copy, msg) < 0 || cdt_msg_nfds(copy) != nfds ||
+	    cdt_msg_encode(copy, out, size) != n || memcmp(out, data, size) != 0)
+		abort();
+	int copy_fds[CDT_FDS_MAX];
+	for (size_t i = 0; i < nfds; i++) {
+		copy_fds[i] = cdt_msg_fds(copy)[i];
+		if (copy_fds[i] == fds[i] || !fd_open(copy_fds[i]))
+			abort();
+	}
+	cdt_msg_free(copy);
+	for (size_t i = 0; i < nfds; i++)
+		if (fd_open(copy_fds[i]) || !fd_open(fds[i]))
+			abort();
 	free(out);
 	/* Every argument is readable through the public view. */
 	for (size_t i = 0; i < cdt_msg_nargs(msg); i++) {

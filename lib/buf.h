@@ -16,8 +16,12 @@
 #ifndef CONDUIT_BUF_H
 #define CONDUIT_BUF_H
 
+#include <endian.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "conduit/conduit.h"
 
 struct buf {
 	uint8_t *data; /* malloc'd, NULL while empty-and-unallocated */
@@ -57,56 +61,116 @@ struct reader {
 	size_t pos; /* always <= len */
 };
 
-void reader_init(struct reader *r, const void *p, size_t len);
-/* Bytes not yet consumed. */
-size_t reader_left(const struct reader *r);
-/* 0, or -CDT_E_TRUNCATED with the cursor unchanged. */
-int reader_get_u8(struct reader *r, uint8_t *ret);
-int reader_get_u16(struct reader *r, uint16_t *ret);
-int reader_get_u32(struct reader *r, uint32_t *ret);
-int reader_get_u64(struct reader *r, uint64_t *ret);
-/* Consume n bytes and point *ret at them inside the reader's input (no
- * copy).  -CDT_E_TRUNCATED when fewer than n remain. */
-int reader_get_bytes(struct reader *r, size_t n, const uint8_t **ret);
-int reader_skip(struct reader *r, size_t n);
-
+/* Through memcpy and the byte order conversions, each of these is one
+ * load or store on the machines Conduit runs on, and still correct on a
+ * big-endian one. */
 static inline void le16_put(uint8_t *p, uint16_t v)
 {
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
+	v = htole16(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline void le32_put(uint8_t *p, uint32_t v)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	v = htole32(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline void le64_put(uint8_t *p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	v = htole64(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline uint16_t le16_get(const uint8_t *p)
 {
-	return (uint16_t)(p[0] | (uint16_t)p[1] << 8);
+	uint16_t v;
+	memcpy(&v, p, sizeof(v));
+	return le16toh(v);
 }
 
 static inline uint32_t le32_get(const uint8_t *p)
 {
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
 }
 
 static inline uint64_t le64_get(const uint8_t *p)
 {
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+/* The reader is inline: a decode calls it a few times per argument, and
+ * each call is a bounds check and a load. */
+static inline void reader_init(struct reader *r, const void *p, size_t len)
+{
+	r->p = p;
+	r->len = len;
+	r->pos = 0;
+}
+
+/* Bytes not yet consumed. */
+static inline size_t reader_left(const struct reader *r)
+{
+	return r->len - r->pos;
+}
+
+/* Consume n bytes and point *ret at them inside the reader's input (no
+ * copy).  -CDT_E_TRUNCATED when fewer than n remain. */
+static inline int reader_get_bytes(struct reader *r, size_t n, const uint8_t **ret)
+{
+	/* Compare on the trusted side: left is computed from our own cursor. */
+	if (n > reader_left(r))
+		return -CDT_E_TRUNCATED;
+	*ret = r->p + r->pos;
+	r->pos += n;
+	return 0;
+}
+
+static inline int reader_skip(struct reader *r, size_t n)
+{
+	const uint8_t *p;
+	return reader_get_bytes(r, n, &p);
+}
+
+/* 0, or -CDT_E_TRUNCATED with the cursor unchanged. */
+static inline int reader_get_u8(struct reader *r, uint8_t *ret)
+{
+	const uint8_t *p;
+	int e = reader_get_bytes(r, 1, &p);
+	if (e == 0)
+		*ret = p[0];
+	return e;
+}
+
+static inline int reader_get_u16(struct reader *r, uint16_t *ret)
+{
+	const uint8_t *p;
+	int e = reader_get_bytes(r, 2, &p);
+	if (e == 0)
+		*ret = le16_get(p);
+	return e;
+}
+
+static inline int reader_get_u32(struct reader *r, uint32_t *ret)
+{
+	const uint8_t *p;
+	int e = reader_get_bytes(r, 4, &p);
+	if (e == 0)
+		*ret = le32_get(p);
+	return e;
+}
+
+static inline int reader_get_u64(struct reader *r, uint64_t *ret)
+{
+	const uint8_t *p;
+	int e = reader_get_bytes(r, 8, &p);
+	if (e == 0)
+		*ret = le64_get(p);
+	return e;
 }
 
 #endif

@@ -2,15 +2,20 @@
 /*
  * The canonical message encoding, version 1 (docs/protocol.md section 4).
  *
- * Decoding is two passes over the input: the first validates everything
- * and computes the exact store size without allocating; the second makes
- * one allocation and copies.  So a hostile message costs no memory, and a
- * valid one costs one malloc whatever its number of arguments.
+ * Decoding is one pass over the input after the fixed header: the header
+ * gives the number of arguments, and the store never needs more bytes than
+ * the arguments take on the wire (every length prefix is at least as long
+ * as the terminator it becomes), so one allocation sized from the wire
+ * length holds the message, its argument table and its store, and each
+ * argument is checked and copied in the same step.  A message that fails a
+ * check is freed before the decoder returns: it holds nothing.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "buf.h"
 #include "msg.h"
@@ -87,13 +92,6 @@ long cdt_msg_encode(const cdt_msg *msg, uint8_t *buf, size_t cap)
 	return (long)msg->enc_len;
 }
 
-/* What the first pass learns about one argument: its place in the store
- * and where its bytes are in the input. */
-struct msg_src {
-	const uint8_t *name;
-	const uint8_t *data;
-};
-
 static bool msg_nan_noncanonical(uint64_t bits)
 {
 	const uint64_t exp = UINT64_C(0x7ff0000000000000);
@@ -101,11 +99,12 @@ static bool msg_nan_noncanonical(uint64_t bits)
 	return (bits & exp) == exp && (bits & frac) != 0 && bits != MSG_CANONICAL_NAN;
 }
 
-/* Validate one argument's value and record it; *store grows by the store
- * bytes it needs, *nfd counts fd arguments. */
-static int msg_parse_value(struct reader *r, uint8_t type, size_t nfds, struct msg_arg *a,
-			   struct msg_src *src, size_t *store, size_t *nfd)
+/* Check one argument's value and copy it into m's store at *store; *nfd
+ * counts fd arguments, whose index stays in v.fd until the end. */
+static int msg_parse_value(struct reader *r, uint8_t type, size_t nfds, cdt_msg *m,
+			   struct msg_arg *a, size_t *store, size_t *nfd)
 {
+	const uint8_t *data;
 	uint8_t u8;
 	uint32_t u32;
 	uint64_t u64;
@@ -137,15 +136,19 @@ static int msg_parse_value(struct reader *r, uint8_t type, size_t nfds, struct m
 		if ((e = reader_get_u32(r, &u32)) < 0)
 			return e;
 		/* The reader compares against the bytes actually left, so a
-		 * huge length fails here before anything is sized from it. */
-		if ((e = reader_get_bytes(r, u32, &src->data)) < 0)
+		 * huge length fails here before anything is copied. */
+		if ((e = reader_get_bytes(r, u32, &data)) < 0)
 			return e;
-		if (type == CDT_TYPE_STRING && (e = utf8_check(src->data, u32)) < 0)
+		if (type == CDT_TYPE_STRING && (e = utf8_check(data, u32)) < 0)
 			return e;
 		a->data_off = (uint32_t)*store;
 		a->data_len = u32;
-		/* Bounded by the input length (<= CDT_MSG_MAX): cannot wrap. */
-		*store += u32 + (type == CDT_TYPE_STRING);
+		if (u32)
+			memcpy(m->store + *store, data, u32);
+		*store += u32;
+		/* Room: the 4-byte length prefix paid for the terminator. */
+		if (type == CDT_TYPE_STRING)
+			m->store[(*store)++] = '\0';
 		return 0;
 	case CDT_TYPE_FD:
 		if ((e = reader_get_u8(r, &u8)) < 0)
@@ -155,14 +158,13 @@ static int msg_parse_value(struct reader *r, uint8_t type, size_t nfds, struct m
 		/* The k-th fd argument must say k: no aliasing, no reordering. */
 		if (u8 != *nfd || u8 >= nfds)
 			return -CDT_E_FD;
-		a->v.fd = u8; /* index for now; the fd itself after pass 1 */
+		a->v.fd = u8; /* index for now; the fd itself once all is checked */
 		(*nfd)++;
 		return 0;
 	case MSG_TYPE_BULK: {
-		const uint8_t *kid;
 		if ((e = reader_get_u64(r, &u64)) < 0)
 			return e;
-		if ((e = reader_get_bytes(r, MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE, &kid)) < 0)
+		if ((e = reader_get_bytes(r, MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE, &data)) < 0)
 			return e;
 		if ((e = reader_get_u8(r, &u8)) < 0)
 			return e;
@@ -176,11 +178,11 @@ static int msg_parse_value(struct reader *r, uint8_t type, size_t nfds, struct m
 		 * arguments share an fd. */
 		if (u8 != *nfd || u8 >= nfds)
 			return -CDT_E_FD;
-		src->data = kid;
 		a->data_off = (uint32_t)*store;
 		a->data_len = (uint32_t)u64;
 		a->v.fd = u8;
 		(*nfd)++;
+		memcpy(m->store + *store, data, MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE);
 		*store += MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE;
 		return 0;
 	}
@@ -189,61 +191,29 @@ static int msg_parse_value(struct reader *r, uint8_t type, size_t nfds, struct m
 	}
 }
 
-static int msg_parse(struct reader *r, size_t nfds, cdt_msg *hdr, struct msg_src *src,
-		     size_t *ret_store)
+/* The arguments, checked and copied into m (whose table and store were
+ * sized from the wire); m->nargs counts those copied so far, so a failure
+ * leaves a message that is safe to free. */
+static int msg_parse_args(struct reader *r, size_t nargs, size_t nfds, cdt_msg *m)
 {
-	uint8_t version, kind, name_len;
-	uint16_t nargs;
-	uint64_t call_id;
-	const uint8_t *name;
-	bool need_id, need_name;
+	size_t store = 0, nfd = 0;
 	int e;
 
-	if ((e = reader_get_u8(r, &version)) < 0)
-		return e;
-	if (version != CDT_PROTOCOL_VERSION)
-		return -CDT_E_VERSION;
-	if ((e = reader_get_u8(r, &kind)) < 0)
-		return e;
-	if (msg_kind_rules(kind, &need_id, &need_name) < 0)
-		return -CDT_E_KIND;
-	if ((e = reader_get_u16(r, &nargs)) < 0)
-		return e;
-	if (nargs > CDT_ARGS_MAX)
-		return -CDT_E_LIMIT;
-	if ((e = reader_get_u64(r, &call_id)) < 0)
-		return e;
-	if (need_id != (call_id != 0))
-		return -CDT_E_VALUE;
-	if ((e = reader_get_u8(r, &name_len)) < 0)
-		return e;
-	if (name_len > CDT_NAME_MAX)
-		return -CDT_E_NAME;
-	if ((e = reader_get_bytes(r, name_len, &name)) < 0)
-		return e;
-	if (need_name ? !msg_name_valid((const char *)name, name_len) : name_len != 0)
-		return -CDT_E_NAME;
-
-	hdr->kind = (enum cdt_kind)kind;
-	hdr->call_id = call_id;
-	hdr->name_len = name_len;
-	memcpy(hdr->name, name, name_len);
-	hdr->name[name_len] = '\0';
-
-	size_t store = 0, nfd = 0;
 	for (size_t i = 0; i < nargs; i++) {
-		struct msg_arg *a = &hdr->args[i];
+		struct msg_arg *a = &m->args[i];
+		const uint8_t *name;
 		uint8_t len, type;
 		if ((e = reader_get_u8(r, &len)) < 0)
 			return e;
 		if (len > CDT_NAME_MAX)
 			return -CDT_E_NAME;
-		if ((e = reader_get_bytes(r, len, &src[i].name)) < 0)
+		if ((e = reader_get_bytes(r, len, &name)) < 0)
 			return e;
-		if (!msg_arg_name_valid((const char *)src[i].name, len))
+		if (!msg_arg_name_valid((const char *)name, len))
 			return -CDT_E_NAME;
-		if (i > 0 && msg_name_cmp((const char *)src[i - 1].name, hdr->args[i - 1].name_len,
-					  (const char *)src[i].name, len) >= 0)
+		/* Strictly increasing names: sorted, and no duplicates. */
+		if (i > 0 && msg_name_cmp((const char *)m->store + m->args[i - 1].name_off,
+					  m->args[i - 1].name_len, (const char *)name, len) >= 0)
 			return -CDT_E_DUPLICATE;
 		if ((e = reader_get_u8(r, &type)) < 0)
 			return e;
@@ -252,18 +222,20 @@ static int msg_parse(struct reader *r, size_t nfds, cdt_msg *hdr, struct msg_src
 		a->type = type;
 		a->data_off = 0;
 		a->data_len = 0;
+		/* Room: the name's length byte paid for its terminator. */
+		memcpy(m->store + store, name, len);
+		m->store[store + len] = '\0';
 		store += (size_t)len + 1;
-		e = msg_parse_value(r, type, nfds, a, &src[i], &store, &nfd);
+		e = msg_parse_value(r, type, nfds, m, a, &store, &nfd);
 		if (e < 0)
 			return e;
+		m->store_len = store;
+		m->nargs = (uint8_t)(i + 1);
 	}
 	if (reader_left(r) != 0)
 		return -CDT_E_TRAILING;
 	if (nfd != nfds)
 		return -CDT_E_FD;
-	hdr->nargs = (uint8_t)nargs;
-	hdr->nfds = (uint8_t)nfd;
-	*ret_store = store;
 	return 0;
 }
 
@@ -276,14 +248,14 @@ static void msg_close_fds(const int *fds, size_t nfds)
 
 int cdt_msg_decode(const uint8_t *buf, size_t len, const int *fds, size_t nfds, cdt_msg **ret_msg)
 {
-	/* Scratch for pass 1: the header and argument table are built on the
-	 * stack and copied into the single allocation once sizes are known.
-	 * Exempt from automatic zeroing (2.5 KiB per decode on the hot path):
-	 * pass 1 writes every field that pass 2 reads, for i < nargs. */
-	cdt_msg hdr __attribute__((uninitialized));
-	struct msg_src src[CDT_ARGS_MAX] __attribute__((uninitialized));
+	uint8_t version, kind, name_len;
+	uint16_t nargs;
+	uint64_t call_id;
+	const uint8_t *name;
+	bool need_id, need_name;
+	struct reader rd;
 	cdt_msg *m = NULL;
-	size_t store = 0;
+	size_t room;
 	int r;
 
 	if (nfds && !fds)
@@ -307,52 +279,88 @@ int cdt_msg_decode(const uint8_t *buf, size_t len, const int *fds, size_t nfds, 
 		goto out;
 	}
 
-	struct reader rd;
 	reader_init(&rd, buf, len);
-	r = msg_parse(&rd, nfds, &hdr, src, &store);
-	if (r < 0)
+	if ((r = reader_get_u8(&rd, &version)) < 0)
 		goto out;
+	if (version != CDT_PROTOCOL_VERSION) {
+		r = -CDT_E_VERSION;
+		goto out;
+	}
+	if ((r = reader_get_u8(&rd, &kind)) < 0)
+		goto out;
+	if (msg_kind_rules(kind, &need_id, &need_name) < 0) {
+		r = -CDT_E_KIND;
+		goto out;
+	}
+	if ((r = reader_get_u16(&rd, &nargs)) < 0)
+		goto out;
+	if (nargs > CDT_ARGS_MAX) {
+		r = -CDT_E_LIMIT;
+		goto out;
+	}
+	if ((r = reader_get_u64(&rd, &call_id)) < 0)
+		goto out;
+	if (need_id != (call_id != 0)) {
+		r = -CDT_E_VALUE;
+		goto out;
+	}
+	if ((r = reader_get_u8(&rd, &name_len)) < 0)
+		goto out;
+	if (name_len > CDT_NAME_MAX) {
+		r = -CDT_E_NAME;
+		goto out;
+	}
+	if ((r = reader_get_bytes(&rd, name_len, &name)) < 0)
+		goto out;
+	if (need_name ? !msg_name_valid((const char *)name, name_len) : name_len != 0) {
+		r = -CDT_E_NAME;
+		goto out;
+	}
+	room = reader_left(&rd);
 
-	m = malloc(sizeof(*m) + store);
+	/* room <= CDT_MSG_MAX and nargs <= CDT_ARGS_MAX: no overflow. */
+	m = malloc(sizeof(*m) + (size_t)nargs * sizeof(struct msg_arg) + room);
 	if (!m) {
 		r = -ENOMEM;
 		goto out;
 	}
-	m->kind = hdr.kind;
-	m->call_id = hdr.call_id;
+	m->kind = (enum cdt_kind)kind;
+	m->call_id = call_id;
 	m->enc_len = len;
-	m->store = m->tail;
-	m->store_len = store;
-	m->store_cap = store;
+	m->args = m->tail;
+	m->store = (uint8_t *)(m->tail + nargs);
+	m->store_len = 0;
+	m->store_cap = room;
+	m->args_inline = true;
 	m->store_inline = true;
 	m->fd_taken = false;
-	m->nargs = hdr.nargs;
-	m->nfds = hdr.nfds;
-	m->name_len = hdr.name_len;
-	memcpy(m->name, hdr.name, (size_t)hdr.name_len + 1);
+	m->args_cap = (uint8_t)nargs;
+	m->nargs = 0;
+	m->nfds = 0; /* the caller's fds until every check has passed */
+	m->name_len = name_len;
+	memcpy(m->name, name, name_len);
+	m->name[name_len] = '\0';
+
+	r = msg_parse_args(&rd, nargs, nfds, m);
+	if (r < 0)
+		goto out;
 	for (size_t i = 0; i < nfds; i++)
 		m->fds[i] = fds[i];
-	for (size_t i = 0; i < m->nargs; i++) {
-		struct msg_arg *a = &m->args[i];
-		*a = hdr.args[i];
-		memcpy(m->store + a->name_off, src[i].name, a->name_len);
-		m->store[a->name_off + a->name_len] = '\0';
-		if (a->type == CDT_TYPE_STRING || a->type == CDT_TYPE_BYTES) {
-			if (a->data_len)
-				memcpy(m->store + a->data_off, src[i].data, a->data_len);
-			if (a->type == CDT_TYPE_STRING)
-				m->store[a->data_off + a->data_len] = '\0';
-		} else if (a->type == CDT_TYPE_FD) {
-			a->v.fd = fds[a->v.fd];
-		} else if (a->type == MSG_TYPE_BULK) {
-			memcpy(m->store + a->data_off, src[i].data,
-			       MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE);
-			a->v.fd = fds[a->v.fd];
-		}
-	}
+	m->nfds = (uint8_t)nfds;
+	if (nfds)
+		for (size_t i = 0; i < m->nargs; i++)
+			if (msg_type_has_fd(m->args[i].type))
+				m->args[i].v.fd = fds[m->args[i].v.fd];
 	*ret_msg = m;
 	return 0;
 out:
+	/* m holds no fd yet: they are closed once, here.  Bulk keys already
+	 * copied into its store are wiped like those of any message. */
+	if (m)
+		for (size_t i = 0; i < m->nargs; i++)
+			if (m->args[i].type == MSG_TYPE_BULK)
+				sodium_memzero(m->store + m->args[i].data_off, MSG_BULK_KEY_SIZE);
+	free(m);
 	msg_close_fds(fds, nfds);
 	return r;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Building messages and reading their arguments; the wire format itself is
- * in msg-codec.c. */
+/* Building messages and reading their arguments; where they are kept is in
+ * msg-store.c, the wire format in msg-codec.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -13,49 +13,77 @@
 #include "msg.h"
 #include "utf8.h"
 
+#define A (MSG_CH_ARG | MSG_CH_METHOD)
+#define F (MSG_CH_ARG | MSG_CH_METHOD | MSG_CH_FIRST)
+/* Ranges are a GNU C extension, as gcc and clang both take it. */
+const uint8_t msg_name_class[256] = {
+	['-'] = MSG_CH_METHOD,
+	['0' ... '9'] = A,
+	['_'] = F,
+	['a' ... 'z'] = F,
+};
+#undef A
+#undef F
+
 bool msg_name_valid(const char *s, size_t len)
 {
 	if (len == 0 || len > CDT_NAME_MAX)
 		return false;
 	/* Segments of [a-z0-9_-]+ joined by single dots: a dot may not start,
-	 * end or follow another dot. */
-	bool seg_empty = true;
+	 * end or follow another dot.  With the ends checked first, s[i - 1]
+	 * exists wherever a dot is allowed to be. */
+	if (s[0] == '.' || s[len - 1] == '.')
+		return false;
 	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == '.') {
-			if (seg_empty)
-				return false;
-			seg_empty = true;
-		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-			   c == '-') {
-			seg_empty = false;
-		} else {
+		if (msg_name_class[(unsigned char)s[i]] & MSG_CH_METHOD)
+			continue;
+		if (s[i] != '.' || s[i - 1] == '.')
 			return false;
-		}
 	}
-	return !seg_empty;
+	return true;
 }
 
 bool msg_arg_name_valid(const char *s, size_t len)
 {
 	if (len == 0 || len > CDT_NAME_MAX)
 		return false;
-	if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+	if (!(msg_name_class[(unsigned char)s[0]] & MSG_CH_FIRST))
 		return false;
-	for (size_t i = 1; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+	for (size_t i = 1; i < len; i++)
+		if (!(msg_name_class[(unsigned char)s[i]] & MSG_CH_ARG))
 			return false;
-	}
 	return true;
 }
 
-int msg_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+/* The length of the NUL-terminated argument name s when it is valid, else
+ * -1.  One pass instead of strnlen and a check; like strnlen(s, MAX + 1) it
+ * reads no byte past the terminator nor past s[CDT_NAME_MAX]. */
+static int msg_arg_name_len(const char *s)
 {
-	int r = memcmp(a, b, alen < blen ? alen : blen);
-	if (r != 0)
-		return r;
-	return alen < blen ? -1 : alen > blen;
+	size_t i = 0;
+	while (i <= CDT_NAME_MAX && (msg_name_class[(unsigned char)s[i]] & MSG_CH_ARG))
+		i++;
+	if (i == 0 || i > CDT_NAME_MAX || s[i] != '\0' ||
+	    !(msg_name_class[(unsigned char)s[0]] & MSG_CH_FIRST))
+		return -1;
+	return (int)i;
+}
+
+/* The length of the NUL-terminated method or event name s when it is
+ * valid, else -1: msg_name_valid() and strnlen(s, MAX + 1) in one pass,
+ * reading no byte past the terminator nor past s[CDT_NAME_MAX]. */
+static int msg_name_len(const char *s)
+{
+	size_t i = 0;
+	while (i <= CDT_NAME_MAX) {
+		unsigned char c = (unsigned char)s[i];
+		if (!(msg_name_class[c] & MSG_CH_METHOD) && (c != '.' || i == 0 || s[i - 1] == '.'))
+			break;
+		i++;
+	}
+	if (i == 0 || i > CDT_NAME_MAX || s[i] != '\0' || s[i - 1] == '.')
+		return -1;
+	return (int)i;
 }
 
 int msg_kind_rules(unsigned k, bool *ret_call_id, bool *ret_name)
@@ -91,22 +119,32 @@ int cdt_msg_new(enum cdt_kind kind, uint64_t call_id, const char *name, cdt_msg 
 		return -EINVAL;
 	if (need_id != (call_id != 0))
 		return -EINVAL;
-	size_t len = name ? strnlen(name, CDT_NAME_MAX + 1) : 0;
-	if (need_name ? !msg_name_valid(name, len) : len != 0)
+	size_t len = 0;
+	if (need_name) {
+		int n = name ? msg_name_len(name) : -1;
+		if (n < 0)
+			return -EINVAL;
+		len = (size_t)n;
+	} else if (name && name[0] != '\0') {
 		return -EINVAL;
+	}
 
-	/* Only the header is initialised: args[] is written as it fills. */
-	cdt_msg *m = malloc(sizeof(*m));
+	/* One allocation for the struct, a small table and a small store;
+	 * only the header is initialised, the rest is written as it fills. */
+	cdt_msg *m = malloc(sizeof(*m) + MSG_NEW_ARGS * sizeof(struct msg_arg) + MSG_NEW_STORE);
 	if (!m)
 		return -ENOMEM;
 	m->kind = kind;
 	m->call_id = call_id;
 	m->enc_len = MSG_HEADER_SIZE + len;
-	m->store = NULL;
+	m->args = m->tail;
+	m->store = (uint8_t *)(m->tail + MSG_NEW_ARGS);
 	m->store_len = 0;
-	m->store_cap = 0;
-	m->store_inline = false;
+	m->store_cap = MSG_NEW_STORE;
+	m->args_inline = true;
+	m->store_inline = true;
 	m->fd_taken = false;
+	m->args_cap = MSG_NEW_ARGS;
 	m->nargs = 0;
 	m->nfds = 0;
 	m->name_len = (uint8_t)len;
@@ -121,23 +159,43 @@ void cdt_msg_free(cdt_msg *msg)
 {
 	if (!msg)
 		return;
-	for (size_t i = 0; i < msg->nfds; i++)
-		if (msg->fds[i] >= 0)
-			close(msg->fds[i]);
-	/* A bulk key opens its memfd, which may outlive the message. */
-	for (size_t i = 0; i < msg->nargs; i++)
-		if (msg->args[i].type == MSG_TYPE_BULK)
-			sodium_memzero(msg->store + msg->args[i].data_off, MSG_BULK_KEY_SIZE);
+	/* Only bulk arguments hold secrets (their keys), and each holds an
+	 * fd: a message without fds has nothing to wipe or close. */
+	if (msg->nfds) {
+		for (size_t i = 0; i < msg->nfds; i++)
+			if (msg->fds[i] >= 0)
+				close(msg->fds[i]);
+		/* A bulk key opens its memfd, which may outlive the message. */
+		for (size_t i = 0; i < msg->nargs; i++)
+			if (msg->args[i].type == MSG_TYPE_BULK)
+				sodium_memzero(msg->store + msg->args[i].data_off,
+					       MSG_BULK_KEY_SIZE);
+	}
 	if (!msg->store_inline)
 		free(msg->store);
+	if (!msg->args_inline)
+		free(msg->args);
 	free(msg);
 }
 
 /* Binary search; returns the index when found, else -1 with *ret_pos the
- * insertion point. */
+ * insertion point.  Arguments are mostly added in order, so the last one
+ * is tried first. */
 static int msg_lookup(const cdt_msg *msg, const char *name, size_t len, size_t *ret_pos)
 {
 	size_t lo = 0, hi = msg->nargs;
+	if (hi > 0) {
+		const struct msg_arg *a = &msg->args[hi - 1];
+		int c = msg_name_cmp((const char *)msg->store + a->name_off, a->name_len, name,
+				     len);
+		if (c < 0) {
+			*ret_pos = hi;
+			return -1;
+		}
+		if (c == 0)
+			return (int)hi - 1;
+		hi--;
+	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		const struct msg_arg *a = &msg->args[mid];
@@ -154,46 +212,6 @@ static int msg_lookup(const cdt_msg *msg, const char *name, size_t len, size_t *
 	return -1;
 }
 
-/* Room for n more store bytes.  A decoded message's inline store cannot
- * grow in place, so the first add to it moves the store to the heap. */
-int msg_store_reserve(cdt_msg *msg, size_t n)
-{
-	size_t need;
-	if (__builtin_add_overflow(msg->store_len, n, &need))
-		return -E2BIG;
-	if (need <= msg->store_cap && !msg->store_inline)
-		return 0;
-	size_t cap = msg->store_cap < 256 ? 256 : msg->store_cap;
-	while (cap < need)
-		if (__builtin_mul_overflow(cap, 2, &cap))
-			return -E2BIG;
-	uint8_t *p;
-	if (msg->store_inline) {
-		p = malloc(cap);
-		if (!p)
-			return -ENOMEM;
-		if (msg->store_len)
-			memcpy(p, msg->store, msg->store_len);
-	} else {
-		p = realloc(msg->store, cap);
-		if (!p)
-			return -ENOMEM;
-	}
-	msg->store = p;
-	msg->store_cap = cap;
-	msg->store_inline = false;
-	return 0;
-}
-
-void msg_rebuild_fds(cdt_msg *msg)
-{
-	uint8_t n = 0;
-	for (size_t i = 0; i < msg->nargs; i++)
-		if (msg_type_has_fd(msg->args[i].type))
-			msg->fds[n++] = msg->args[i].v.fd;
-	msg->nfds = n;
-}
-
 /* Insert an argument named name whose value encodes in value_size bytes
  * and needs data_len bytes of store after the name (payload plus any
  * terminator).  Checks everything before changing anything; the caller
@@ -203,9 +221,10 @@ int msg_add(cdt_msg *msg, const char *name, enum cdt_type type, size_t value_siz
 {
 	if (!msg || !name)
 		return -EINVAL;
-	size_t len = strnlen(name, CDT_NAME_MAX + 1);
-	if (!msg_arg_name_valid(name, len))
+	int ilen = msg_arg_name_len(name);
+	if (ilen < 0)
 		return -EINVAL;
+	size_t len = (size_t)ilen;
 	size_t pos;
 	if (msg_lookup(msg, name, len, &pos) >= 0)
 		return -EEXIST;
@@ -218,19 +237,25 @@ int msg_add(cdt_msg *msg, const char *name, enum cdt_type type, size_t value_siz
 		return -E2BIG;
 	if (__builtin_add_overflow(len + 1, data_len, &store))
 		return -E2BIG;
-	int r = msg_store_reserve(msg, store);
+	/* Mostly there is room: ask msg-store.c only when there is not. */
+	int r = 0;
+	if (msg->nargs >= msg->args_cap)
+		r = msg_args_reserve(msg, (size_t)msg->nargs + 1);
+	if (r == 0 && store > msg->store_cap - msg->store_len)
+		r = msg_store_reserve(msg, store);
 	if (r < 0)
 		return r;
 
-	memmove(&msg->args[pos + 1], &msg->args[pos], (msg->nargs - pos) * sizeof(msg->args[0]));
+	if (pos < msg->nargs)
+		memmove(&msg->args[pos + 1], &msg->args[pos],
+			(msg->nargs - pos) * sizeof(msg->args[0]));
 	struct msg_arg *a = &msg->args[pos];
 	a->name_off = (uint32_t)msg->store_len;
 	a->name_len = (uint8_t)len;
 	a->type = (uint8_t)type;
 	a->data_off = (uint32_t)(msg->store_len + len + 1);
 	a->data_len = 0;
-	memcpy(msg->store + msg->store_len, name, len);
-	msg->store[msg->store_len + len] = '\0';
+	memcpy(msg->store + msg->store_len, name, len + 1);
 	msg->store_len += store;
 	msg->enc_len = enc;
 	msg->nargs++;

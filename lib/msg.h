@@ -6,9 +6,13 @@
  * A message keeps its arguments sorted by name at all times, so the
  * encoding order, the lookup order and the fd order are the same thing and
  * encoding needs no sort.  Names and string/bytes payloads live in one
- * store addressed by offsets (so the store may move when it grows); a
- * decoded message carries its store inline, in the same allocation as the
- * struct, so decoding costs one malloc however many arguments there are.
+ * store addressed by offsets (so the store may move when it grows).
+ *
+ * The argument table and the store start out in the same allocation as the
+ * struct, so the common message costs one malloc and one free: a decoded
+ * message sizes both from the wire (the store never needs more bytes than
+ * the arguments took on the wire), a new one gets room for MSG_NEW_ARGS
+ * arguments and MSG_NEW_STORE store bytes.  Past that they move to the heap.
  */
 #ifndef CONDUIT_MSG_H
 #define CONDUIT_MSG_H
@@ -51,29 +55,52 @@ struct msg_arg {
 	} v;
 };
 
+/* Room a new message has before its table or store moves to the heap: a
+ * typical call fits, and the whole message stays a small allocation. */
+#define MSG_NEW_ARGS  8
+#define MSG_NEW_STORE 256
+
 struct cdt_msg {
 	enum cdt_kind kind;
 	uint64_t call_id;
-	size_t enc_len; /* exact encoded size, kept up to date by every add */
+	size_t enc_len;	      /* exact encoded size, kept up to date by every add */
+	struct msg_arg *args; /* args_cap entries */
 	uint8_t *store;
 	size_t store_len;
 	size_t store_cap;
-	bool store_inline; /* store is the tail of this allocation */
+	bool args_inline;  /* args is in this allocation */
+	bool store_inline; /* store is in this allocation */
 	bool fd_taken;	   /* an fd was moved out: no longer encodable */
+	uint8_t args_cap;
 	uint8_t nargs;
 	uint8_t nfds;
 	uint8_t name_len;
 	char name[CDT_NAME_MAX + 1];
-	int fds[CDT_FDS_MAX]; /* the fd arguments' fds, in encoding order */
-	struct msg_arg args[CDT_ARGS_MAX];
-	uint8_t tail[]; /* inline store of a decoded message */
+	int fds[CDT_FDS_MAX];  /* the fd arguments' fds, in encoding order */
+	struct msg_arg tail[]; /* inline table, then the inline store */
 };
+
+/* Character classes of names (msg.c), one table lookup per byte. */
+enum {
+	MSG_CH_ARG = 1,	   /* [a-z0-9_]: argument names */
+	MSG_CH_METHOD = 2, /* [a-z0-9_-]: segments of method/event names */
+	MSG_CH_FIRST = 4,  /* [a-z_]: first byte of an argument name */
+};
+extern const uint8_t msg_name_class[256];
 
 /* Name rules (docs/protocol.md section 4).  Lengths are checked here too. */
 bool msg_name_valid(const char *s, size_t len);
 bool msg_arg_name_valid(const char *s, size_t len);
-/* Order of argument names: bytewise, a proper prefix first. */
-int msg_name_cmp(const char *a, size_t alen, const char *b, size_t blen);
+/* Order of argument names: bytewise, a proper prefix first.  Inline: names
+ * mostly differ in their first bytes, and a call costs more than that. */
+static inline int msg_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen;
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return (int)(unsigned char)a[i] - (int)(unsigned char)b[i];
+	return alen < blen ? -1 : alen > blen;
+}
 /* Whether kind k needs a non-zero call_id / a non-empty name.  -1 for an
  * unknown kind. */
 int msg_kind_rules(unsigned k, bool *ret_call_id, bool *ret_name);
@@ -82,9 +109,20 @@ int msg_kind_rules(unsigned k, bool *ret_call_id, bool *ret_name);
  * size; the caller fills the value of *ret_arg. */
 int msg_add(cdt_msg *msg, const char *name, enum cdt_type type, size_t value_size, size_t data_len,
 	    struct msg_arg **ret_arg);
-/* Room for n more bytes in the message's store (msg.c). */
+/* Add to dst, which has no arguments yet, a copy of every argument of src
+ * (fds duplicated; msg-store.c).  src's names and values were checked when
+ * src was built or decoded, so they are copied as they are, not checked
+ * again.  -EINVAL (dst has arguments), -EBADF (an fd was taken from src),
+ * -E2BIG (dst would pass CDT_MSG_MAX), -ENOMEM, or fcntl's error; dst is
+ * unchanged on failure. */
+int msg_copy_args(cdt_msg *dst, const cdt_msg *src);
+/* Room for n arguments in the message's table, at most CDT_ARGS_MAX
+ * (msg-store.c). */
+int msg_args_reserve(cdt_msg *msg, size_t n);
+/* Room for n more bytes in the message's store (msg-store.c). */
 int msg_store_reserve(cdt_msg *msg, size_t n);
-/* Recompute msg->fds from the FD and BULK arguments, in order. */
+/* Recompute msg->fds from the FD and BULK arguments, in order
+ * (msg-store.c). */
 void msg_rebuild_fds(cdt_msg *msg);
 /* Whether argument type t carries one of the message's fds. */
 static inline bool msg_type_has_fd(uint8_t t)

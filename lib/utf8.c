@@ -18,13 +18,26 @@ int utf8_check(const void *p, size_t len)
 	const uint8_t *s = p;
 	size_t i = 0;
 	while (i < len) {
-		uint8_t c = s[i];
-		if (c < 0x80) {
-			if (c == 0)
-				return -CDT_E_UTF8;
-			i++;
-			continue;
+		/* Eight ASCII bytes at a time while no byte has its high bit
+		 * set or is zero: the common case costs a load and two tests
+		 * per word instead of per byte. */
+		while (len - i >= 8) {
+			uint64_t w;
+			memcpy(&w, s + i, sizeof(w));
+			const uint64_t ones = UINT64_C(0x0101010101010101);
+			const uint64_t highs = UINT64_C(0x8080808080808080);
+			if ((w & highs) || ((w - ones) & ~w & highs))
+				break;
+			i += 8;
 		}
+		/* Then byte by byte through ASCII other than NUL (01..7F). */
+		while (i < len && (uint8_t)(s[i] - 1) < 0x7f)
+			i++;
+		if (i >= len)
+			break;
+		uint8_t c = s[i];
+		if (c == 0)
+			return -CDT_E_UTF8;
 		/* Lead byte decides the length and the allowed range of the
 		 * second byte; that range is what excludes overlongs (E0, F0),
 		 * surrogates (ED) and values past U+10FFFF (F4). */

@@ -103,13 +103,45 @@ static void test_nul(void **state)
 	BAD("abc\0");
 }
 
+/* Long ASCII runs are checked eight bytes at a time: a NUL, a high byte or
+ * a bad sequence at every position of a 40-byte string, and every length
+ * around the word size, are found exactly as byte by byte. */
+static void test_words(void **state)
+{
+	(void)state;
+	char s[41];
+	for (size_t len = 0; len <= 40; len++) {
+		memset(s, 'a', sizeof(s));
+		assert_int_equal(utf8_check(s, len), 0);
+		for (size_t pos = 0; pos < len; pos++) {
+			memset(s, 'a', sizeof(s));
+			s[pos] = '\0';
+			assert_int_equal(utf8_check(s, len), -CDT_E_UTF8);
+			s[pos] = (char)0x80; /* lone continuation */
+			assert_int_equal(utf8_check(s, len), -CDT_E_UTF8);
+			s[pos] = (char)0xff;
+			assert_int_equal(utf8_check(s, len), -CDT_E_UTF8);
+			s[pos] = 0x7f;
+			assert_int_equal(utf8_check(s, len), 0);
+			if (pos + 1 < len) {
+				/* U+00E9, then back to ASCII words. */
+				s[pos] = (char)0xc3;
+				s[pos + 1] = (char)0xa9;
+				assert_int_equal(utf8_check(s, len), 0);
+				/* Cut short by the end of the string. */
+				assert_int_equal(utf8_check(s, pos + 1), -CDT_E_UTF8);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),	     cmocka_unit_test(test_overlong),
 		cmocka_unit_test(test_surrogates),   cmocka_unit_test(test_too_big),
 		cmocka_unit_test(test_continuation), cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_nul),
+		cmocka_unit_test(test_nul),	     cmocka_unit_test(test_words),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
