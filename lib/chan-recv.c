@@ -148,9 +148,11 @@ static int chan_ring_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 		if (k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			return k < 0 ? -errno : -EIO;
 		/* Nothing announced: a hang-up is the only news left.  A
-		 * blocking wait hears of one from poll() instead. */
+		 * blocking wait hears of one from poll(); a receive loop that
+		 * already took a message this turn (chan_recv_more) leaves
+		 * the check to its next turn. */
 		if (!block)
-			return chan_ring_hup(chan);
+			return chan->rx_more ? -EAGAIN : chan_ring_hup(chan);
 		r = chan_wait(chan, false, -1);
 		if (r < 0)
 			return r;
@@ -350,6 +352,18 @@ out:
 int cdt_chan_recv(cdt_chan *chan, cdt_msg **ret_msg)
 {
 	return chan_recv(chan, ret_msg, false);
+}
+
+int chan_recv_more(cdt_chan *chan, cdt_msg **ret_msg)
+{
+	int r;
+
+	if (!chan)
+		return -EINVAL;
+	chan->rx_more = true;
+	r = chan_recv(chan, ret_msg, false);
+	chan->rx_more = false;
+	return r;
 }
 
 int chan_recv(cdt_chan *chan, cdt_msg **ret_msg, bool block)

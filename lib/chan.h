@@ -53,6 +53,7 @@ struct cdt_chan {
 	bool rx_fin;	 /* the peer's FIN arrived */
 	bool sent_last;	 /* the last call sent a message whole; no receive since */
 	bool wait_first; /* this blocking receive follows a send: poll first */
+	bool rx_more;	 /* chan_recv_more() is receiving */
 	struct aead_key *tx;
 	struct aead_key *rx;
 	uint64_t tx_ctr;
@@ -100,6 +101,11 @@ struct chan_dgram {
 
 /* Wire bytes of a message of len encoded bytes carrying nfds fds. */
 size_t chan_wire_size(size_t len, size_t nfds);
+
+/* cdt_chan_recv() for the second and later messages of one dispatch turn:
+ * over the rings, finding nothing announced ends the turn without looking
+ * for a hang-up (the first receive of the next turn does). */
+int chan_recv_more(cdt_chan *chan, cdt_msg **ret_msg);
 
 /* cdt_chan_recv(); block: let recvmsg() wait (without MSG_DONTWAIT). */
 int chan_recv(cdt_chan *chan, cdt_msg **ret_msg, bool block);

@@ -402,7 +402,8 @@ int cdt_layer_dispatch(cdt_layer *layer)
 		if (layer->qhead) {
 			msg = dispatch_unqueue(layer);
 		} else {
-			r = cdt_chan_recv(layer->chan, &msg);
+			r = n ? chan_recv_more(layer->chan, &msg)
+			      : cdt_chan_recv(layer->chan, &msg);
 			if (r == -EAGAIN)
 				break;
 			if (r < 0) {
@@ -438,11 +439,10 @@ int cdt_layer_run(cdt_layer *layer)
 			return r;
 		if (cdt_layer_want_dispatch(layer) || r == LAYER_BATCH)
 			continue;
-		struct pollfd pfd = {
-			.fd = cdt_layer_fd(layer),
-			.events = POLLIN | (cdt_layer_want_write(layer) ? POLLOUT : 0),
-		};
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-			return -errno;
+		/* The channel's own fds, not the epoll set cdt_layer_fd()
+		 * gives event loops: one wake-up instead of two. */
+		r = chan_wait(layer->chan, cdt_layer_want_write(layer), -1);
+		if (r < 0)
+			return r;
 	}
 }
