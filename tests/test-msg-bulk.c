@@ -353,12 +353,53 @@ static void test_tamper(void **state)
 	assert_int_equal(count_fds(), before);
 }
 
+/* A decoded bulk key lives in the store inside the message's allocation;
+ * when an add moves the store to the heap, the key left behind is wiped
+ * and the moved one still encodes.  The view taken before the add points
+ * at the old place, which stays readable while the message lives. */
+static void test_key_wiped_on_move(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, CDT_MSG_MAX);
+	const uint64_t lens[] = {CDT_BULK_MIN};
+	const uint8_t idx[] = {0};
+	raw_bulk(&b, 1, lens, idx);
+	int fd = memfd_of(0, 0);
+	cdt_msg *m;
+	assert_int_equal(cdt_msg_decode(b.data, b.len, &fd, 1, &m), 0);
+	struct cdt_arg a;
+	assert_int_equal(cdt_msg_arg(m, 0, &a), 0);
+	/* The store holds "a\0", then the key and the id. */
+	const uint8_t *old_key = (const uint8_t *)a.name + 2;
+	uint8_t key[MSG_BULK_KEY_SIZE], zero[MSG_BULK_KEY_SIZE] = {0};
+	for (size_t k = 0; k < sizeof(key); k++)
+		key[k] = (uint8_t)k;
+	assert_memory_equal(old_key, key, sizeof(key));
+
+	uint8_t big[1000];
+	memset(big, 'z', sizeof(big));
+	assert_int_equal(cdt_msg_add_bytes(m, "z", big, sizeof(big)), 0);
+	assert_memory_equal(old_key, zero, sizeof(zero));
+	/* The key moved with the store: the bulk argument encodes as it came. */
+	long n = cdt_msg_encode(m, NULL, 0);
+	assert_true(n > 0);
+	uint8_t *e = malloc((size_t)n);
+	assert_non_null(e);
+	assert_int_equal(cdt_msg_encode(m, e, (size_t)n), n);
+	/* header 13 + "m" 1, then name_len, "a", type, u64 length: the key */
+	assert_memory_equal(e + 13 + 1 + 3 + 8, key, sizeof(key));
+	free(e);
+	cdt_msg_free(m);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wire_limits), cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_fd_budget),   cmocka_unit_test(test_refused_memfds),
-		cmocka_unit_test(test_tamper),
+		cmocka_unit_test(test_tamper),	    cmocka_unit_test(test_key_wiped_on_move),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
