@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -118,6 +119,20 @@ static int chan_sock_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 	return 0;
 }
 
+/* Take one announcement without ever blocking.  The peer holds the same
+ * open eventfd and may clear its O_NONBLOCK: RWF_NOWAIT does not depend on
+ * that flag.  Kernels before 5.12 refuse it for eventfds; the flag set at
+ * creation is all there is then. */
+static ssize_t chan_kick_take(int fd, uint64_t *ret_n)
+{
+	struct iovec iov = {.iov_base = ret_n, .iov_len = sizeof(*ret_n)};
+	ssize_t k = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+
+	if (k < 0 && errno == EOPNOTSUPP)
+		k = read(fd, ret_n, sizeof(*ret_n));
+	return k;
+}
+
 /* The next announced frame, from the ring or, when the ring's next record
  * is a later frame (or there is none), from the socket. */
 static int chan_ring_read(cdt_chan *chan, struct chan_dgram *d, bool block)
@@ -138,7 +153,7 @@ static int chan_ring_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 			if (r < 0)
 				return r;
 		}
-		k = read(ring->kick_in, &n, sizeof(n));
+		k = chan_kick_take(ring->kick_in, &n);
 		if (k == sizeof(n)) {
 			ring->credit = n;
 			break;

@@ -592,6 +592,37 @@ static void test_hup_behind_datagram(void **state)
 	}
 }
 
+/* The eventfds are shared open files: a hostile layer can clear
+ * O_NONBLOCK on the one it announces on.  The broker's receive that finds
+ * nothing announced must still return at once instead of blocking in
+ * read() and stalling every other layer. */
+static void test_blocking_eventfd(void **state)
+{
+	(void)state;
+	cdt_keys *k = keys_fixed(test_suites[0]);
+	size_t before = fd_count();
+	cdt_chan *b, *l;
+	cdt_msg *got = NULL;
+
+	ring_pair(k, &b, &l);
+	assert_int_equal(fcntl(l->ring->kick_out, F_SETFL, 0), 0);
+	send_bytes(l, 3, 30);
+	/* A hang would kill the test with SIGALRM. */
+	alarm(60);
+	assert_int_equal(cdt_chan_recv(b, &got), 0);
+	msg_check_bytes(got, 3, 30);
+	cdt_msg_free(got);
+	got = NULL;
+	assert_int_equal(cdt_chan_recv(b, &got), -EAGAIN);
+	assert_int_equal(chan_recv_more(b, &got), -EAGAIN);
+	alarm(0);
+	assert_null(got);
+	cdt_chan_free(b);
+	cdt_chan_free(l);
+	assert_int_equal(fd_count(), before);
+	cdt_keys_free(k);
+}
+
 /* A hostile layer releases room the broker never published: the broker's
  * next send fails, and every later one. */
 static void test_hostile_tail(void **state)
@@ -1065,6 +1096,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_tail),
 		cmocka_unit_test(test_hostile_layer),
 		cmocka_unit_test(test_hup_behind_datagram),
+		cmocka_unit_test(test_blocking_eventfd),
 		cmocka_unit_test(test_evil_ring),
 		cmocka_unit_test(test_evil_second_offer),
 		cmocka_unit_test(test_evil_offer),
