@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -118,6 +119,26 @@ static int chan_sock_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 	return 0;
 }
 
+/* Take one announcement without ever blocking.  The peer holds the same
+ * open eventfd and may clear its O_NONBLOCK: RWF_NOWAIT does not depend on
+ * that flag.  Only the broker needs it (layers trust the broker, and their
+ * sandbox allows read() alone); kernels before 5.12 refuse it for
+ * eventfds, and the flag set at creation is all there is then. */
+static ssize_t chan_kick_take(const cdt_chan *chan, uint64_t *ret_n)
+{
+	int fd = chan->ring->kick_in;
+	ssize_t k = -1;
+
+	errno = EOPNOTSUPP;
+	if (chan->role == CDT_ROLE_BROKER) {
+		struct iovec iov = {.iov_base = ret_n, .iov_len = sizeof(*ret_n)};
+		k = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+	}
+	if (k < 0 && errno == EOPNOTSUPP)
+		k = read(fd, ret_n, sizeof(*ret_n));
+	return k;
+}
+
 /* The next announced frame, from the ring or, when the ring's next record
  * is a later frame (or there is none), from the socket. */
 static int chan_ring_read(cdt_chan *chan, struct chan_dgram *d, bool block)
@@ -138,7 +159,7 @@ static int chan_ring_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 			if (r < 0)
 				return r;
 		}
-		k = read(ring->kick_in, &n, sizeof(n));
+		k = chan_kick_take(chan, &n);
 		if (k == sizeof(n)) {
 			ring->credit = n;
 			break;

@@ -268,6 +268,19 @@ int chan_ring_hup(cdt_chan *chan)
 		return -CDT_E_EOF;
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 		return -errno;
+	if (n > 0) {
+		/* A datagram with no announcement: a sender kicks after its
+		 * sendmsg() and before it can close, so once the peer's end
+		 * is shut this one will never be announced.  Saying EAGAIN
+		 * would leave the hung-up socket waking its poller forever. */
+		struct pollfd pfd = {.fd = chan->fd, .events = POLLRDHUP};
+		int k;
+		do
+			k = poll(&pfd, 1, 0);
+		while (k < 0 && errno == EINTR);
+		if (k > 0 && (pfd.revents & (POLLHUP | POLLRDHUP)))
+			return -CDT_E_EOF;
+	}
 	/* Nothing, or a frame whose announcement is on its way. */
 	return -EAGAIN;
 }

@@ -550,6 +550,79 @@ static void test_hostile_layer(void **state)
 	}
 }
 
+/* A hostile layer leaves a datagram nobody announced on the socket and
+ * shuts its end, keeping its eventfds: the socket stays readable and hung
+ * up, so a receive that answered "nothing yet" would have an event loop
+ * woken by the hang-up forever.  Both receives must see the end. */
+static void test_hup_behind_datagram(void **state)
+{
+	(void)state;
+	for (int how = 0; how < 3; how++) {
+		cdt_keys *k = keys_fixed(test_suites[0]);
+		size_t before = fd_count();
+		cdt_chan *b, *l;
+		cdt_msg *got = NULL;
+		static const uint8_t junk[] = "unannounced";
+
+		ring_pair(k, &b, &l);
+		assert_int_equal(send(l->fd, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+		assert_int_equal(shutdown(l->fd, SHUT_RDWR), 0);
+		struct pollfd pfd = {.fd = b->fd};
+		assert_int_equal(poll(&pfd, 1, 0), 1);
+		assert_true(pfd.revents & POLLHUP);
+		/* A hang would kill the test with SIGALRM. */
+		alarm(60);
+		switch (how) {
+		case 0:
+			assert_int_equal(cdt_chan_recv(b, &got), -CDT_E_EOF);
+			break;
+		case 1:
+			assert_int_equal(cdt_chan_recv_wait(b, &got, WAIT_MS), -CDT_E_EOF);
+			break;
+		default:
+			assert_int_equal(cdt_chan_recv_wait(b, &got, -1), -CDT_E_EOF);
+			break;
+		}
+		alarm(0);
+		assert_null(got);
+		cdt_chan_free(b);
+		cdt_chan_free(l);
+		assert_int_equal(fd_count(), before);
+		cdt_keys_free(k);
+	}
+}
+
+/* The eventfds are shared open files: a hostile layer can clear
+ * O_NONBLOCK on the one it announces on.  The broker's receive that finds
+ * nothing announced must still return at once instead of blocking in
+ * read() and stalling every other layer. */
+static void test_blocking_eventfd(void **state)
+{
+	(void)state;
+	cdt_keys *k = keys_fixed(test_suites[0]);
+	size_t before = fd_count();
+	cdt_chan *b, *l;
+	cdt_msg *got = NULL;
+
+	ring_pair(k, &b, &l);
+	assert_int_equal(fcntl(l->ring->kick_out, F_SETFL, 0), 0);
+	send_bytes(l, 3, 30);
+	/* A hang would kill the test with SIGALRM. */
+	alarm(60);
+	assert_int_equal(cdt_chan_recv(b, &got), 0);
+	msg_check_bytes(got, 3, 30);
+	cdt_msg_free(got);
+	got = NULL;
+	assert_int_equal(cdt_chan_recv(b, &got), -EAGAIN);
+	assert_int_equal(chan_recv_more(b, &got), -EAGAIN);
+	alarm(0);
+	assert_null(got);
+	cdt_chan_free(b);
+	cdt_chan_free(l);
+	assert_int_equal(fd_count(), before);
+	cdt_keys_free(k);
+}
+
 /* A hostile layer releases room the broker never published: the broker's
  * next send fails, and every later one. */
 static void test_hostile_tail(void **state)
@@ -1012,13 +1085,22 @@ static void test_broker_refuses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_switch),	      cmocka_unit_test(test_socket_frames_in_order),
-		cmocka_unit_test(test_overflow),      cmocka_unit_test(test_multiframe),
-		cmocka_unit_test(test_fin),	      cmocka_unit_test(test_eof),
-		cmocka_unit_test(test_cross_process), cmocka_unit_test(test_offer_behind_queue),
-		cmocka_unit_test(test_hostile_tail),  cmocka_unit_test(test_hostile_layer),
-		cmocka_unit_test(test_evil_ring),     cmocka_unit_test(test_evil_second_offer),
-		cmocka_unit_test(test_evil_offer),    cmocka_unit_test(test_broker_refuses),
+		cmocka_unit_test(test_switch),
+		cmocka_unit_test(test_socket_frames_in_order),
+		cmocka_unit_test(test_overflow),
+		cmocka_unit_test(test_multiframe),
+		cmocka_unit_test(test_fin),
+		cmocka_unit_test(test_eof),
+		cmocka_unit_test(test_cross_process),
+		cmocka_unit_test(test_offer_behind_queue),
+		cmocka_unit_test(test_hostile_tail),
+		cmocka_unit_test(test_hostile_layer),
+		cmocka_unit_test(test_hup_behind_datagram),
+		cmocka_unit_test(test_blocking_eventfd),
+		cmocka_unit_test(test_evil_ring),
+		cmocka_unit_test(test_evil_second_offer),
+		cmocka_unit_test(test_evil_offer),
+		cmocka_unit_test(test_broker_refuses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
