@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,10 @@ int main(int argc, char **argv)
 	struct broker *b = NULL;
 	int c, r;
 
+	/* Frames to a layer are announced through a pipe whose other end a
+	 * dying layer closes: that is an error to handle (EPIPE), not a
+	 * signal.  Layers start with every disposition reset (spawn.c). */
+	signal(SIGPIPE, SIG_IGN);
 	while ((c = getopt_long(argc, argv, "p:a:fH:T:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':

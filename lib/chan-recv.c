@@ -129,11 +129,22 @@ static ssize_t chan_kick_take(const cdt_chan *chan, uint64_t *ret_n)
 	int fd = chan->ring->kick_in;
 	ssize_t k = -1;
 
-	errno = EOPNOTSUPP;
-	if (chan->role == CDT_ROLE_BROKER) {
-		struct iovec iov = {.iov_base = ret_n, .iov_len = sizeof(*ret_n)};
-		k = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+	if (chan->role == CDT_ROLE_LAYER) {
+		/* From the broker: one byte per frame through a pipe. */
+		uint8_t b;
+		k = read(fd, &b, 1);
+		if (k == 1) {
+			*ret_n = 1;
+			k = sizeof(*ret_n);
+		} else if (k == 0) {
+			/* The broker's end is closed: nothing more can come. */
+			errno = EPIPE;
+			k = -1;
+		}
+		return k;
 	}
+	struct iovec iov = {.iov_base = ret_n, .iov_len = sizeof(*ret_n)};
+	k = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
 	if (k < 0 && errno == EOPNOTSUPP)
 		k = read(fd, ret_n, sizeof(*ret_n));
 	return k;
@@ -166,6 +177,8 @@ static int chan_ring_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 		}
 		if (k < 0 && errno == EINTR)
 			continue;
+		if (k < 0 && errno == EPIPE)
+			return -CDT_E_EOF;
 		if (k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			return k < 0 ? -errno : -EIO;
 		/* Nothing announced: a hang-up is the only news left.  A

@@ -95,18 +95,33 @@ int chan_ring_offer(cdt_chan *chan)
 		r = -errno;
 		goto out;
 	}
-	/* Semaphore mode: each read takes one announcement, so the fd stays
-	 * readable while frames wait and a level-triggered poller that
-	 * handles one frame per turn is woken for the next. */
-	fds[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
-	fds[2] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
-	if (fds[1] < 0 || fds[2] < 0) {
+	/* Broker to layer: a pipe, one byte per frame.  Its write end is an
+	 * open file of our own: the layer holds only the read end, so it
+	 * can neither clear our O_NONBLOCK nor fill the pipe for us, and a
+	 * pipe it does not drain is backpressure (EAGAIN), never a block.
+	 * Layer to broker: an eventfd in semaphore mode; each read takes one
+	 * announcement, so it stays readable while frames wait and a
+	 * level-triggered poller that handles one frame per turn is woken
+	 * for the next.  The layer shares that open file, so the broker
+	 * reads it with RWF_NOWAIT (chan-recv.c). */
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
 		r = -errno;
 		goto out;
 	}
-	ring->kick_out = fcntl(fds[1], F_DUPFD_CLOEXEC, 3);
+	fds[1] = p[0];
+	ring->kick_out = p[1];
+	if (fcntl(ring->kick_out, F_SETFL, O_NONBLOCK) < 0) {
+		r = -errno;
+		goto out;
+	}
+	fds[2] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+	if (fds[2] < 0) {
+		r = -errno;
+		goto out;
+	}
 	ring->kick_in = fcntl(fds[2], F_DUPFD_CLOEXEC, 3);
-	if (ring->kick_out < 0 || ring->kick_in < 0) {
+	if (ring->kick_in < 0) {
 		r = -errno;
 		goto out;
 	}
@@ -147,7 +162,7 @@ out:
 }
 
 /* An fd of the offer is what it must be: the memfd sealed at the ring's
- * size, and two eventfds. */
+ * size, the read end of a pipe, and an eventfd. */
 static int chan_ring_check_fd(int fd, size_t i)
 {
 	struct stat st;
@@ -167,9 +182,16 @@ static int chan_ring_check_fd(int fd, size_t i)
 			return -CDT_E_FD;
 		return 0;
 	}
-	/* An eventfd is an anonymous inode: no type bits (or, on kernels
-	 * that give them one, an empty regular file), never a socket, a
-	 * pipe or a device. */
+	/* Broker to layer: the read end of a pipe. */
+	if (i == 1) {
+		int flags = fcntl(fd, F_GETFL);
+		if (!S_ISFIFO(st.st_mode) || flags < 0 || (flags & O_ACCMODE) != O_RDONLY)
+			return -CDT_E_FD;
+		return fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ? -CDT_E_FD : 0;
+	}
+	/* Layer to broker: an eventfd, an anonymous inode: no type bits (or,
+	 * on kernels that give them one, an empty regular file), never a
+	 * socket, a pipe or a device. */
 	if ((st.st_mode & S_IFMT) != 0 && !(S_ISREG(st.st_mode) && st.st_size == 0))
 		return -CDT_E_FD;
 	return fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ? -CDT_E_FD : 0;

@@ -189,19 +189,23 @@ int chan_sendmsg(cdt_chan *chan, const uint8_t *p, size_t len, const int *fds, s
 	return (size_t)n == len ? 0 : -EIO;
 }
 
-/* Announce one frame to the peer: its eventfd counts frames. */
-static int chan_kick(struct chan_ring *ring)
+/* Announce one frame to the peer: a byte into the layer's pipe (the
+ * broker), one more on the broker's eventfd (a layer). */
+static int chan_kick(const cdt_chan *chan)
 {
-	uint64_t one = 1;
+	static const uint64_t one = 1;
+	size_t len = chan->role == CDT_ROLE_BROKER ? 1 : sizeof(one);
 	ssize_t n;
 
 	do
-		n = write(ring->kick_out, &one, sizeof(one));
+		n = write(chan->ring->kick_out, &one, len);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		/* EAGAIN: 2^64 - 2 frames unread, not a state to recover. */
+		/* EAGAIN: a layer that leaves a pipe's worth of announcements
+		 * unread (far more than its ring and socket hold), or 2^64 - 2
+		 * frames on an eventfd: not reading, not a state to wait in. */
 		return errno == EAGAIN ? -ENOBUFS : -errno;
-	return n == sizeof(one) ? 0 : -EIO;
+	return (size_t)n == len ? 0 : -EIO;
 }
 
 int chan_out(cdt_chan *chan, uint64_t ctr, const uint8_t *p, size_t len, const int *fds,
@@ -221,7 +225,7 @@ int chan_out(cdt_chan *chan, uint64_t ctr, const uint8_t *p, size_t len, const i
 		if (r < 0)
 			return r;
 	}
-	return chan_kick(ring);
+	return chan_kick(chan);
 }
 
 static size_t chan_frame_len(const uint8_t *frame)

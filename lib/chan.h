@@ -28,18 +28,21 @@ struct chan_qmsg {
 
 /* Shared-memory transport (docs/protocol.md section 3.1).  Frames travel
  * in the rings and each one, wherever it went, is announced by adding 1 to
- * the receiver's eventfd.  Frames with fds, frames over RING_REC_MAX and
- * frames that find the ring full take the socket; the socket stays the
- * only way to wait for room (POLLOUT) and to see the peer hang up. */
+ * the receiver's announcement fd (docs/protocol.md section 3.1).  Frames with fds, frames over
+ * RING_REC_MAX and frames that find the ring full take the socket; the socket stays the only way to
+ * wait for room (POLLOUT) and to see the peer hang up. */
 struct chan_ring {
 	uint8_t *shm; /* RING_SHM_SIZE bytes, MAP_SHARED */
 	struct ring tx;
 	struct ring rx;
-	int kick_in;	 /* eventfd the peer adds to, one per frame it sends */
-	int kick_out;	 /* eventfd we add to */
-	uint64_t credit; /* frames announced and not taken yet (0 or 1: the
-			  * eventfds count in semaphore mode, so one stays
-			  * readable while frames wait, as pollers expect) */
+	int kick_in;	 /* announcements from the peer, one per frame: the
+			  * broker's eventfd, or a layer's pipe (read end) */
+	int kick_out;	 /* ours: the layer's pipe (write end), or the
+			  * broker's eventfd */
+	uint64_t credit; /* frames announced and not taken yet (0 or 1: one
+			  * byte of the pipe, or the eventfd in semaphore mode,
+			  * per read, so the fd stays readable while frames
+			  * wait, as pollers expect) */
 	bool tx_on;	 /* our frames use the ring (after the offer or the ack) */
 	bool rx_on;	 /* the peer's frames do */
 	int pollfd;	 /* epoll set behind cdt_chan_fd(), -1 until asked for */
@@ -123,9 +126,11 @@ int chan_sendmsg(cdt_chan *chan, const uint8_t *p, size_t len, const int *fds, s
 int chan_out(cdt_chan *chan, uint64_t ctr, const uint8_t *p, size_t len, const int *fds,
 	     size_t nfds);
 
-/* Broker: create the rings, send the offer (a RING frame with the memfd
- * and both eventfds) and switch our sending to the ring.  Must come before
- * anything else is sent or queued. */
+/* Broker: create the rings, send the offer (a RING frame with the memfd,
+ * the read end of the broker-to-layer pipe and the layer-to-broker eventfd)
+ * and switch our sending to the ring.  Must come before anything else is
+ * sent or queued.  The caller ignores SIGPIPE: a layer that dies closes the
+ * pipe, and the next announcement must fail with EPIPE, not kill us. */
 int chan_ring_offer(cdt_chan *chan);
 
 /* Layer: take the offer in rxbuf (opened; its fds in fds[0..2]): check

@@ -8,6 +8,7 @@
  * every fd closed once the channel is freed.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -665,7 +666,8 @@ struct evil {
 	struct aead_key *b2l;
 	struct aead_key *l2b;
 	uint64_t ctr; /* next broker->layer counter */
-	int fds[3];   /* memfd, broker->layer eventfd, layer->broker eventfd */
+	int fds[3];   /* memfd, broker->layer pipe (read end), layer->broker eventfd */
+	int kick;     /* broker->layer pipe, write end */
 	uint8_t *shm;
 	struct ring tx;
 	size_t before;
@@ -692,9 +694,12 @@ static void evil_new(struct evil *e)
 	e->fds[0] = memfd_new(RING_SHM_SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 	/* As chan_ring_offer() makes them; the layer cannot tell, and works
 	 * with counting ones too (then it reads several announcements). */
-	e->fds[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	e->fds[1] = p[0];
+	e->kick = p[1];
 	e->fds[2] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
-	assert_true(e->fds[1] >= 0 && e->fds[2] >= 0);
+	assert_true(e->fds[2] >= 0);
 	e->shm = mmap(NULL, RING_SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, e->fds[0], 0);
 	assert_true(e->shm != MAP_FAILED);
 	ring_init(&e->tx, e->shm, 0);
@@ -706,6 +711,7 @@ static void evil_free(struct evil *e)
 	close(e->raw);
 	for (size_t i = 0; i < 3; i++)
 		close(e->fds[i]);
+	close(e->kick);
 	munmap(e->shm, RING_SHM_SIZE);
 	aead_key_free(e->b2l);
 	aead_key_free(e->l2b);
@@ -756,8 +762,8 @@ static void evil_switch(struct evil *e)
 
 static void evil_kick(struct evil *e)
 {
-	uint64_t one = 1;
-	assert_int_equal(write(e->fds[1], &one, sizeof(one)), sizeof(one));
+	uint8_t one = 1;
+	assert_int_equal(write(e->kick, &one, 1), 1);
 }
 
 /* Put msg sealed with ctr into the ring under the label label. */
@@ -891,11 +897,14 @@ static void test_evil_second_offer(void **state)
 
 	evil_new(&e);
 	evil_switch(&e);
-	int more[3] = {memfd_new(RING_SHM_SIZE, F_SEAL_SHRINK | F_SEAL_GROW),
-		       eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC)};
+	int mp[2];
+	assert_int_equal(pipe2(mp, O_CLOEXEC), 0);
+	int more[3] = {memfd_new(RING_SHM_SIZE, F_SEAL_SHRINK | F_SEAL_GROW), mp[0],
+		       eventfd(0, EFD_CLOEXEC)};
 	offer_inject(&e, e.b2l, more, 3, more, RING_DATA_SIZE, RING_REC_MAX, OFFER_PLEN);
 	for (size_t i = 0; i < 3; i++)
 		close(more[i]);
+	close(mp[1]);
 	/* Not announced: the layer does not even look. */
 	assert_int_equal(cdt_chan_recv(e.layer, &got), -EAGAIN);
 	evil_kick(&e);
@@ -985,17 +994,19 @@ static void test_evil_offer(void **state)
 	bad_offer(ro, 3, ro, RING_DATA_SIZE, RING_REC_MAX, OFFER_PLEN, -CDT_E_FD);
 	close(ro[0]);
 
-	/* A pipe, a socket, /dev/null or the memfd in place of an eventfd,
-	 * in either slot; an eventfd in place of the memfd. */
+	/* In the pipe's slot: its write end, an eventfd, a socket, /dev/null
+	 * or the memfd; in the eventfd's slot: either end of a pipe, a
+	 * socket, /dev/null or the memfd. */
 	int p[2], sp[2];
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	const int wrong[] = {p[0], p[1], sp[0], null, tmp.fds[0]};
-	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
-		for (size_t slot = 1; slot < 3; slot++) {
+	const int wrong[2][5] = {{p[1], ev, sp[0], null, tmp.fds[0]},
+				 {p[0], p[1], sp[0], null, tmp.fds[0]}};
+	for (size_t slot = 1; slot < 3; slot++) {
+		for (size_t i = 0; i < 5; i++) {
 			int fds[3] = {tmp.fds[0], tmp.fds[1], tmp.fds[2]};
-			fds[slot] = wrong[i];
+			fds[slot] = wrong[slot - 1][i];
 			bad_offer(fds, 3, fds, RING_DATA_SIZE, RING_REC_MAX, OFFER_PLEN, -CDT_E_FD);
 		}
 	}
@@ -1082,8 +1093,44 @@ static void test_broker_refuses(void **state)
 	cdt_keys_free(k);
 }
 
+/* A layer that makes every fd it holds blocking and never reads cannot
+ * make the broker block: the broker announces through a pipe whose write
+ * end is its own open file, so its sends end in backpressure (-ENOBUFS),
+ * never in a write that waits.  With a shared eventfd the layer could
+ * clear O_NONBLOCK and fill the counter, and the broker's next
+ * announcement blocked for good. */
+static void test_layer_cannot_block_broker(void **state)
+{
+	(void)state;
+	cdt_keys *k = keys_fixed(test_suites[0]);
+	size_t before = fd_count();
+	cdt_chan *b, *l;
+	int r = 0;
+
+	ring_pair(k, &b, &l);
+	assert_int_equal(fcntl(l->ring->kick_in, F_SETFL, 0), 0);
+	assert_int_equal(fcntl(l->ring->kick_out, F_SETFL, 0), 0);
+	assert_int_equal(fcntl(l->fd, F_SETFL, 0), 0);
+	/* The smallest pipe there is. */
+	assert_true(fcntl(l->ring->kick_in, F_SETPIPE_SZ, 4096) >= 4096);
+	alarm(60);
+	for (uint64_t i = 1; i < 1000000 && r == 0; i++) {
+		cdt_msg *m = msg_bytes(i, 64);
+		r = cdt_chan_send(b, m);
+		cdt_msg_free(m);
+	}
+	alarm(0);
+	assert_int_equal(r, -ENOBUFS);
+	cdt_chan_free(b);
+	cdt_chan_free(l);
+	cdt_keys_free(k);
+	assert_int_equal(fd_count(), before);
+}
+
 int main(void)
 {
+	/* The broker side of a ring announces through a pipe (chan.h). */
+	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_switch),
 		cmocka_unit_test(test_socket_frames_in_order),
@@ -1097,6 +1144,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_layer),
 		cmocka_unit_test(test_hup_behind_datagram),
 		cmocka_unit_test(test_blocking_eventfd),
+		cmocka_unit_test(test_layer_cannot_block_broker),
 		cmocka_unit_test(test_evil_ring),
 		cmocka_unit_test(test_evil_second_offer),
 		cmocka_unit_test(test_evil_offer),
