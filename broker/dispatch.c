@@ -330,8 +330,15 @@ int dispatch_chan_event(struct loop_source *s, int fd, uint32_t revents, void *u
 	}
 	if (l->chan && !l->dropped) {
 		r = dispatch_watch_ring(l);
-		if (r < 0)
-			return r;
+		if (r < 0) {
+			/* No room for its loop sources, a local fault: this
+			 * channel cannot be watched, so it ends as after an
+			 * EOF and the restart policy applies; the broker and
+			 * the other layers go on. */
+			broker_log("layer %s: cannot watch its channel: %s", l->name, strerror(-r));
+			layer_chan_ended(l, true);
+			return 0;
+		}
 	}
 	dispatch_reap(l->b);
 	return 0;
