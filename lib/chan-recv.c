@@ -119,11 +119,12 @@ static int chan_sock_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 	return 0;
 }
 
-/* Take one announcement without ever blocking.  The peer holds the same
- * open eventfd and may clear its O_NONBLOCK: RWF_NOWAIT does not depend on
- * that flag.  Only the broker needs it (layers trust the broker, and their
- * sandbox allows read() alone); kernels before 5.12 refuse it for
- * eventfds, and the flag set at creation is all there is then. */
+/* Take one announcement without blocking.  A layer reads one byte of its
+ * pipe from the broker (end of file: the broker is gone).  The broker reads
+ * the layer's eventfd, an open file the layer shares and whose O_NONBLOCK
+ * it may clear: RWF_NOWAIT does not depend on that flag.  Kernels before
+ * 5.12 refuse it for eventfds, and the flag set at creation is all there
+ * is then.  Layers keep read(): their sandbox allows nothing else. */
 static ssize_t chan_kick_take(const cdt_chan *chan, uint64_t *ret_n)
 {
 	int fd = chan->ring->kick_in;
