@@ -10,8 +10,9 @@
  * Input: a list of ops, one byte each plus operands.
  *   0 k i n   the broker sends a message: kind k % 6 + 1, call_id i, name
  *             names[n % N] (kinds without a name get none); bit 3 of the
- *             op byte adds a `_caller` argument, bit 4 a 16 KiB bulk value,
- *             bit 5 makes that value fail to open
+ *             op byte adds a `_caller` argument, bit 4 a bulk value (in a
+ *             memfd, or with bit 6 in a BULK frame), bit 5 makes that value
+ *             fail to open
  *   1         cdt_layer_dispatch()
  *   2         cdt_layer_call_async()
  *   3         answer the oldest kept incoming call (REPLY)
@@ -110,30 +111,43 @@ static void on_reply(cdt_layer *layer, int result, cdt_msg *reply, void *userdat
 		abort();
 }
 
-/* Give m a bulk value (docs/protocol.md section 4.1), sealed for real or,
- * with tamper, announced under a key that does not open it: the layer
- * must resolve the first and refuse the message of the second. */
-static cdt_msg *with_bulk(cdt_msg *m, bool tamper)
+/* Give m a bulk value (docs/protocol.md sections 4.1 and 4.2), in a BULK
+ * frame (frame) or a memfd, sealed for real or, with tamper, announced
+ * under an id that does not open it: the layer must resolve the first and
+ * refuse the message of the second. */
+static cdt_msg *with_bulk(cdt_msg *m, bool tamper, bool frame)
 {
-	static uint8_t value[CDT_BULK_MIN];
+	/* One byte too long for a BULK frame: a memfd. */
+	static uint8_t value[MSG_BULKF_MAX + 1];
+	size_t len = frame ? CDT_BULK_MIN : sizeof(value);
 	cdt_msg *s = NULL, *t = NULL;
 	uint8_t enc[512];
 	long n;
-	int fd;
+	int fd = -1;
 
-	if (cdt_msg_add_bytes(m, "data", value, sizeof(value)) < 0 || msg_bulk_seal(m, &s) < 0 ||
-	    !s)
+	if (cdt_msg_add_bytes(m, "data", value, len) < 0 || msg_bulk_seal(m, &s) < 0 || !s ||
+	    s->nbulkf != frame)
 		abort();
 	cdt_msg_free(m);
 	if (!tamper)
 		return s;
 	n = cdt_msg_encode(s, enc, sizeof(enc));
-	fd = fcntl(cdt_msg_fds(s)[0], F_DUPFD_CLOEXEC, 3);
-	if (n <= 0 || (size_t)n > sizeof(enc) || fd < 0)
+	if (!frame)
+		fd = fcntl(cdt_msg_fds(s)[0], F_DUPFD_CLOEXEC, 3);
+	if (n <= 0 || (size_t)n > sizeof(enc) || (!frame && fd < 0))
 		abort();
-	enc[n - 2] ^= 1; /* the last byte of the id, bound by the AEAD */
-	if (cdt_msg_decode(enc, (size_t)n, &fd, 1, &t) < 0)
+	/* The last byte of the id (memfd: before the fd index), bound by
+	 * the AEAD. */
+	enc[frame ? n - 1 : n - 2] ^= 1;
+	if (cdt_msg_decode(enc, (size_t)n, &fd, frame ? 0 : 1, &t) < 0)
 		abort();
+	if (frame) {
+		const uint8_t *p;
+		size_t flen;
+		msg_bulkf_frame(s, 0, &p, &flen);
+		if (msg_bulkf_attach(t, p, flen) < 0)
+			abort();
+	}
 	cdt_msg_free(s);
 	return t;
 }
@@ -155,7 +169,7 @@ static void broker_msg(cdt_chan *broker, const uint8_t *p, unsigned op)
 				       cdt_msg_add_string(m, "layer", "again", 5) < 0))
 		abort();
 	if (op & 16)
-		m = with_bulk(m, op & 32);
+		m = with_bulk(m, op & 32, op & 64);
 	ignore(cdt_chan_send(broker, m));
 	cdt_msg_free(m);
 }

@@ -108,17 +108,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (a.type == CDT_TYPE_BYTES && !a.v.bytes.ptr != msg_is_bulk(msg, a.name))
 			abort();
 	}
-	/* The fds here are /dev/null, never a sealed memfd: a message with
-	 * a bulk value is refused by the broker's check and the receiver's
-	 * alike, before anything is read; one without is left as it was. */
-	bool bulk = false;
-	for (size_t i = 0; i < cdt_msg_nargs(msg); i++) {
-		struct cdt_arg a;
-		if (cdt_msg_arg(msg, i, &a) == 0 && msg_is_bulk(msg, a.name))
-			bulk = true;
+	/* The fds here are /dev/null, never a sealed memfd, and no BULK
+	 * frame follows a message decoded alone: a message with a bulk
+	 * value is refused by the broker's check and the receiver's alike,
+	 * before anything is read; one without is left as it was.  The
+	 * check reports the first bulk argument; resolving opens BULK frames
+	 * before memfds. */
+	int want_check = 0, want_resolve = 0;
+	for (size_t i = 0; i < msg->nargs; i++) {
+		uint8_t t = msg->args[i].type;
+		int e = t == MSG_TYPE_BULKF ? -CDT_E_PROTO : t == MSG_TYPE_BULK ? -CDT_E_FD : 0;
+		if (!want_check)
+			want_check = e;
+		if (e && want_resolve != -CDT_E_PROTO)
+			want_resolve = e;
 	}
-	int want = bulk ? -CDT_E_FD : 0;
-	if (msg_bulk_check(msg) != want || msg_bulk_resolve(msg) != want)
+	if (msg_bulk_check(msg) != want_check || msg_bulk_resolve(msg) != want_resolve)
 		abort();
 	if (cdt_msg_nfds(msg) != nfds)
 		abort();

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "chan.h"
+#include "msg.h"
 
 static void chan_dgram_close(struct chan_dgram *d)
 {
@@ -62,6 +63,8 @@ static void chan_rx_reset(cdt_chan *chan)
 		close(chan->rx_fds[i]);
 	chan->rx_nfds = 0;
 	chan_reasm_free(chan);
+	cdt_msg_free(chan->rx_bulk);
+	chan->rx_bulk = NULL;
 }
 
 /* Read one datagram into rxbuf and collect its fds.  Control-message
@@ -240,8 +243,41 @@ static int chan_deliver(cdt_chan *chan, const uint8_t *buf, size_t len, cdt_msg 
 		return r;
 	/* cdt_msg_decode() owns the fds from here on, also on failure. */
 	size_t nfds = chan->rx_nfds;
+	cdt_msg *msg;
 	chan->rx_nfds = 0;
-	return cdt_msg_decode(buf, len, chan->rx_fds, nfds, ret_msg);
+	r = cdt_msg_decode(buf, len, chan->rx_fds, nfds, &msg);
+	if (r < 0)
+		return r;
+	if (msg->nbulkf) {
+		/* Its BULK frames come next. */
+		chan->rx_bulk = msg;
+		return -EAGAIN;
+	}
+	*ret_msg = msg;
+	return 0;
+}
+
+/* A BULK frame: only right behind a message that announced one, exactly
+ * as long as the value announced, never opened here (the value is sealed
+ * end to end; docs/protocol.md section 4.2).  It takes a counter value
+ * like every frame, which keeps the ring and the socket in order. */
+static int chan_bulk(cdt_chan *chan, const struct frame_header *h, const struct chan_dgram *d,
+		     cdt_msg **ret_msg)
+{
+	int r;
+
+	if (!chan->rx_bulk || h->type != FRAME_BULK || h->flags || h->nfds ||
+	    d->len != msg_bulkf_want(chan->rx_bulk))
+		return -CDT_E_PROTO;
+	r = msg_bulkf_attach(chan->rx_bulk, chan->rxbuf, d->len);
+	if (r < 0)
+		return r;
+	chan->rx_ctr++;
+	if (msg_bulkf_want(chan->rx_bulk))
+		return -EAGAIN;
+	*ret_msg = chan->rx_bulk;
+	chan->rx_bulk = NULL;
+	return 0;
 }
 
 /* The first DATA frame of a message, already opened in rxbuf. */
@@ -347,6 +383,11 @@ static int chan_step(cdt_chan *chan, cdt_msg **ret_msg, bool *more, bool block)
 	}
 	if (chan->rx_ctr == UINT64_MAX) {
 		r = -CDT_E_PROTO;
+		goto out;
+	}
+	if (chan->rx_bulk || h.type == FRAME_BULK) {
+		r = chan_bulk(chan, &h, &d, ret_msg);
+		*more = r == -EAGAIN;
 		goto out;
 	}
 	if (chan->reasm) {

@@ -19,6 +19,10 @@
 
 #include "chan.h"
 #include "keys.h"
+#include "msg.h"
+
+_Static_assert(MSG_BULKF_MAX + MSG_BULKF_OVERHEAD == RING_REC_MAX, "a BULK frame fits a record");
+_Static_assert(MSG_BULKF_OVERHEAD == FRAME_HEADER_SIZE + AEAD_TAG_SIZE, "BULK frame overhead");
 
 size_t chan_wire_size(size_t len, size_t nfds)
 {
@@ -88,7 +92,10 @@ int cdt_chan_new(int sock, const cdt_keys *keys, enum cdt_role role, cdt_chan **
 	chan->fd = sock;
 	chan->role = role;
 	sock = -1;
-	chan->qcap = chan_wire_size(CDT_MSG_MAX, CDT_FDS_MAX);
+	/* The largest message, and the few bytes more its BULK frames may
+	 * take than the values inline. */
+	chan->qcap = chan_wire_size(CDT_MSG_MAX, CDT_FDS_MAX) +
+		     CDT_ARGS_MAX * (MSG_BULKF_OVERHEAD + MSG_BULKF_VALUE_SIZE);
 	r = aead_key_new(
 		keys, role == CDT_ROLE_BROKER ? AEAD_ID_BROKER_TO_LAYER : AEAD_ID_LAYER_TO_BROKER,
 		&chan->tx);
@@ -118,6 +125,7 @@ void cdt_chan_free(cdt_chan *chan)
 		chan_qmsg_free(q);
 	}
 	chan_close_fds(chan->rx_fds, chan->rx_nfds);
+	cdt_msg_free(chan->rx_bulk);
 	chan_ring_free(chan->ring);
 	aead_key_free(chan->tx);
 	aead_key_free(chan->rx);
@@ -143,7 +151,7 @@ bool cdt_chan_want_write(const cdt_chan *chan)
 
 bool cdt_chan_rx_partial(const cdt_chan *chan)
 {
-	return chan->reasm != NULL;
+	return chan->reasm != NULL || chan->rx_bulk != NULL;
 }
 
 void cdt_chan_set_queue_cap(cdt_chan *chan, size_t cap)
@@ -383,11 +391,27 @@ out:
 	return r;
 }
 
+/* The BULK frames of msg, right behind its DATA frames and in the same
+ * order, from where they lie in its store: sent, or queued behind the
+ * rest.  The message is out already, so a failure ends the channel. */
+static int chan_push_bulk(cdt_chan *chan, const cdt_msg *msg)
+{
+	for (size_t k = 0; k < msg->nbulkf; k++) {
+		const uint8_t *p;
+		size_t len;
+		msg_bulkf_frame(msg, k, &p, &len);
+		int r = chan_push(chan, (uint8_t *)p, len, false, NULL, 0, chan->tx_ctr++);
+		if (r < 0)
+			return chan_fail(chan, r);
+	}
+	return 0;
+}
+
 int cdt_chan_send(cdt_chan *chan, const cdt_msg *msg)
 {
 	uint8_t *buf = NULL;
 	const int *fds = NULL;
-	size_t nfds, prefix, plen, wlen, frames;
+	size_t nfds, prefix, plen, wlen, frames, bulk = 0;
 	uint64_t ctr0;
 	long len;
 	int r = 0;
@@ -408,6 +432,9 @@ int cdt_chan_send(cdt_chan *chan, const cdt_msg *msg)
 	nfds = cdt_msg_nfds(msg);
 	if (nfds > CDT_FDS_MAX)
 		return -E2BIG;
+	/* A message decoded on its own lacks its BULK frames: nothing to send. */
+	if (msg->nbulkf && msg_bulkf_want(msg))
+		return -EINVAL;
 	/* Allocated on first use: a channel that only listens never needs it. */
 	if (!chan->txbuf) {
 		chan->txbuf = malloc(FRAME_MAX);
@@ -429,9 +456,16 @@ int cdt_chan_send(cdt_chan *chan, const cdt_msg *msg)
 	plen = prefix + (size_t)len;
 	frames = (plen + CDT_FRAME_PLAIN_MAX - 1) / CDT_FRAME_PLAIN_MAX;
 	wlen = chan_wire_size((size_t)len, nfds);
-	if (chan->queued > chan->qcap || wlen > chan->qcap - chan->queued)
+	/* At most CDT_ARGS_MAX frames of at most RING_REC_MAX bytes. */
+	for (size_t k = 0; k < msg->nbulkf; k++) {
+		const uint8_t *p;
+		size_t n;
+		msg_bulkf_frame(msg, k, &p, &n);
+		bulk += n;
+	}
+	if (chan->queued > chan->qcap || wlen + bulk > chan->qcap - chan->queued)
 		return -ENOBUFS;
-	if ((uint64_t)frames > UINT64_MAX - chan->tx_ctr)
+	if ((uint64_t)frames + msg->nbulkf > UINT64_MAX - chan->tx_ctr)
 		return -EOVERFLOW;
 
 	if (frames > 1) {
@@ -470,6 +504,8 @@ int cdt_chan_send(cdt_chan *chan, const cdt_msg *msg)
 	r = chan_push(chan, buf, wlen, frames > 1, fds, nfds, ctr0);
 	/* chan_push() took the allocation (queued or freed); txbuf stays. */
 	buf = NULL;
+	if (r == 0 && msg->nbulkf)
+		r = chan_push_bulk(chan, msg);
 	chan->sent_last = r == 0 && !chan->qhead;
 out:
 	if (buf && buf != chan->txbuf) {

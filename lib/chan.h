@@ -83,6 +83,10 @@ struct cdt_chan {
 	size_t rx_nfds;
 	uint8_t rx_ids[CDT_FDS_MAX * FRAME_ID_SIZE];
 
+	/* A message whose BULK frames are still to come (docs/protocol.md
+	 * section 4.2): they follow it, one per BULKF argument, in order. */
+	cdt_msg *rx_bulk;
+
 	struct chan_ring *ring; /* NULL: frames travel over the socket only */
 	enum cdt_role role;
 };

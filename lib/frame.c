@@ -14,7 +14,8 @@ int frame_header_parse(const uint8_t *dgram, size_t len, struct frame_header *re
 	h.flags = dgram[2];
 	h.nfds = dgram[3];
 	h.clen = le32_get(dgram + 4);
-	if (h.type != FRAME_DATA && h.type != FRAME_FIN && h.type != FRAME_RING)
+	if (h.type != FRAME_DATA && h.type != FRAME_FIN && h.type != FRAME_BULK &&
+	    h.type != FRAME_RING)
 		return -CDT_E_KIND;
 	if (h.flags & ~FRAME_F_MORE)
 		return -CDT_E_PROTO;

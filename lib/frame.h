@@ -28,7 +28,7 @@
 enum frame_type {
 	FRAME_DATA = 1,
 	FRAME_FIN = 2,
-	FRAME_BULK = 3, /* reserved (section 8); rejected for now */
+	FRAME_BULK = 3, /* a bulk value sealed by the message's sender (section 4.2) */
 	FRAME_RING = 4, /* ring offer (broker) or its acknowledgement (section 3.1) */
 };
 

@@ -1,10 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Bulk arguments (docs/protocol.md section 4.1): a long bytes value a layer
- * sends leaves the message, sealed with a fresh key into a memfd that
- * travels as a passed fd.  The broker forwards the memfd without reading
- * it, so bulk bytes see one AEAD pass per direction, end to end, instead of
- * being opened and sealed again on each hop of the broker.
+ * Bulk arguments (docs/protocol.md sections 4.1 and 4.2): a long bytes
+ * value a layer sends leaves the message, sealed with a fresh key, either
+ * into a BULK frame that the channel sends right behind the message (up to
+ * MSG_BULKF_MAX: it fits a ring record) or into a memfd that travels as a
+ * passed fd.  The broker forwards either without opening it, so bulk bytes
+ * see one AEAD pass per direction, end to end, instead of being opened and
+ * sealed again on each hop of the broker.
+ *
+ * A BULK frame lives in its message's store, header included, exactly as
+ * it goes on the wire: the sender seals straight into it, the receiving
+ * channel copies the frame in, the broker copies it on unread and the
+ * receiver opens it where it lies.
  *
  * The key Ks is fresh random for every value and never reused, so the
  * fixed nonce 0 is safe; the associated data binds the value to its random
@@ -24,6 +31,7 @@
 #include <sodium.h>
 
 #include "buf.h"
+#include "frame.h"
 #include "msg.h"
 
 #define BULK_SEALS     (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
@@ -91,7 +99,82 @@ static struct msg_arg *bulk_find(const cdt_msg *msg, const char *name)
 bool msg_is_bulk(const cdt_msg *msg, const char *name)
 {
 	const struct msg_arg *a = msg && name ? bulk_find(msg, name) : NULL;
-	return a && a->type == MSG_TYPE_BULK;
+	return a && (a->type == MSG_TYPE_BULK || a->type == MSG_TYPE_BULKF);
+}
+
+/* Add a BULKF argument of a len-byte value with room for its BULK frame
+ * behind its key and id; *ret_frame points at the frame, whose header is
+ * written. */
+static int bulkf_add(cdt_msg *dst, const char *name, uint32_t len, const uint8_t *key_id,
+		     uint8_t **ret_frame)
+{
+	size_t flen = (size_t)len + MSG_BULKF_OVERHEAD;
+	struct msg_arg *a;
+	int r;
+
+	r = msg_add(dst, name, (enum cdt_type)MSG_TYPE_BULKF, MSG_BULKF_VALUE_SIZE,
+		    MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE + flen, &a);
+	if (r < 0)
+		return r;
+	uint8_t *p = dst->store + a->data_off;
+	memcpy(p, key_id, MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE);
+	p += MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE;
+	/* The frame's header says all there is: BULK, no flags, no fds. */
+	p[0] = FRAME_VERSION;
+	p[1] = FRAME_BULK;
+	p[2] = 0;
+	p[3] = 0;
+	le32_put(p + 4, (uint32_t)(flen - FRAME_HEADER_SIZE));
+	a->data_len = len;
+	a->v.frame = (uint64_t)(p - dst->store);
+	dst->nbulkf++;
+	*ret_frame = p;
+	return 0;
+}
+
+/* The argument of msg's k-th BULK frame. */
+static struct msg_arg *bulkf_nth(const cdt_msg *msg, size_t k)
+{
+	for (size_t i = 0; i < msg->nargs; i++)
+		if (msg->args[i].type == MSG_TYPE_BULKF && k-- == 0)
+			return &msg->args[i];
+	return NULL;
+}
+
+void msg_bulkf_frame(const cdt_msg *msg, size_t k, const uint8_t **ret_p, size_t *ret_len)
+{
+	const struct msg_arg *a = bulkf_nth(msg, k);
+	*ret_p = msg->store + a->v.frame;
+	*ret_len = (size_t)a->data_len + MSG_BULKF_OVERHEAD;
+}
+
+size_t msg_bulkf_want(const cdt_msg *msg)
+{
+	for (size_t i = 0; i < msg->nargs; i++) {
+		const struct msg_arg *a = &msg->args[i];
+		if (a->type == MSG_TYPE_BULKF && a->v.frame == MSG_BULKF_NONE)
+			return (size_t)a->data_len + MSG_BULKF_OVERHEAD;
+	}
+	return 0;
+}
+
+int msg_bulkf_attach(cdt_msg *msg, const uint8_t *frame, size_t len)
+{
+	struct msg_arg *a = NULL;
+	int r;
+
+	for (size_t i = 0; i < msg->nargs && !a; i++)
+		if (msg->args[i].type == MSG_TYPE_BULKF && msg->args[i].v.frame == MSG_BULKF_NONE)
+			a = &msg->args[i];
+	if (!a || len != (size_t)a->data_len + MSG_BULKF_OVERHEAD)
+		return -EINVAL;
+	r = msg_store_reserve(msg, len);
+	if (r < 0)
+		return r;
+	memcpy(msg->store + msg->store_len, frame, len);
+	a->v.frame = msg->store_len;
+	msg->store_len += len;
+	return 0;
 }
 
 /* Add a bulk argument; takes fd in every case. */
@@ -123,6 +206,16 @@ int msg_copy_bulk(cdt_msg *dst, const cdt_msg *src, const char *name)
 	if (!dst || !src || !name)
 		return -EINVAL;
 	const struct msg_arg *a = bulk_find(src, name);
+	if (a && a->type == MSG_TYPE_BULKF) {
+		/* The same BULK frame goes on, byte for byte, never opened. */
+		uint8_t *frame;
+		if (a->v.frame == MSG_BULKF_NONE)
+			return -ENODATA;
+		int r = bulkf_add(dst, name, a->data_len, src->store + a->data_off, &frame);
+		if (r == 0)
+			memcpy(frame, src->store + a->v.frame, a->data_len + MSG_BULKF_OVERHEAD);
+		return r;
+	}
 	if (!a || a->type != MSG_TYPE_BULK)
 		return -ENOENT;
 	if (a->v.fd < 0)
@@ -191,6 +284,21 @@ out:
 	return r;
 }
 
+/* Seal len bytes at p straight into a BULK frame of dst, under a fresh key. */
+static int bulkf_seal_one(cdt_msg *dst, const char *name, const uint8_t *p, size_t len)
+{
+	uint8_t key_id[MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE];
+	uint8_t *frame;
+	int r;
+
+	randombytes_buf(key_id, sizeof(key_id));
+	r = bulkf_add(dst, name, (uint32_t)len, key_id, &frame);
+	if (r == 0)
+		bulk_encrypt(key_id, key_id + MSG_BULK_KEY_SIZE, p, len, frame + FRAME_HEADER_SIZE);
+	sodium_memzero(key_id, sizeof(key_id));
+	return r;
+}
+
 static int bulk_copy_arg(cdt_msg *dst, const struct cdt_arg *g)
 {
 	switch (g->type) {
@@ -220,12 +328,16 @@ int msg_bulk_seal(const cdt_msg *msg, cdt_msg **ret_out)
 
 	if (!msg || !ret_out)
 		return -EINVAL;
-	/* Sealing bulk may not cost an fd argument its slot. */
+	/* Sealing bulk may not cost an fd argument its slot; values that
+	 * fit a BULK frame need none. */
 	budget = CDT_FDS_MAX - msg->nfds;
-	for (size_t i = 0; i < msg->nargs; i++)
-		if (msg->args[i].type == CDT_TYPE_BYTES && msg->args[i].data_len >= CDT_BULK_MIN)
+	for (size_t i = 0; i < msg->nargs; i++) {
+		const struct msg_arg *a = &msg->args[i];
+		if (a->type == CDT_TYPE_BYTES && a->data_len >= CDT_BULK_MIN &&
+		    (a->data_len <= MSG_BULKF_MAX || budget > 0))
 			n++;
-	if (n == 0 || budget == 0 || msg->fd_taken) {
+	}
+	if (n == 0 || msg->fd_taken) {
 		*ret_out = NULL;
 		return 0;
 	}
@@ -239,7 +351,10 @@ int msg_bulk_seal(const cdt_msg *msg, cdt_msg **ret_out)
 			r = -EINVAL;
 			break;
 		}
-		if (a->type == CDT_TYPE_BYTES && a->data_len >= CDT_BULK_MIN && budget > 0) {
+		if (a->type == CDT_TYPE_BYTES && a->data_len >= CDT_BULK_MIN &&
+		    a->data_len <= MSG_BULKF_MAX) {
+			r = bulkf_seal_one(out, g.name, g.v.bytes.ptr, g.v.bytes.len);
+		} else if (a->type == CDT_TYPE_BYTES && a->data_len >= CDT_BULK_MIN && budget > 0) {
 			r = bulk_seal_one(out, g.name, g.v.bytes.ptr, g.v.bytes.len);
 			budget--;
 		} else {
@@ -283,6 +398,8 @@ int msg_bulk_check(const cdt_msg *msg)
 {
 	for (size_t i = 0; i < msg->nargs; i++) {
 		const struct msg_arg *a = &msg->args[i];
+		if (a->type == MSG_TYPE_BULKF && a->v.frame == MSG_BULKF_NONE)
+			return -CDT_E_PROTO;
 		if (a->type != MSG_TYPE_BULK)
 			continue;
 		int r = msg_bulk_check_fd(a->v.fd, a->data_len);
@@ -333,6 +450,28 @@ static int bulk_resolve_one(cdt_msg *msg, struct msg_arg *a)
 	return 0;
 }
 
+/* Open BULKF argument a in place, inside its frame in the store. */
+static int bulkf_resolve_one(cdt_msg *msg, struct msg_arg *a)
+{
+	uint8_t key_id[MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE];
+	int r;
+
+	if (a->v.frame == MSG_BULKF_NONE)
+		return -CDT_E_PROTO;
+	uint8_t *c = msg->store + a->v.frame + FRAME_HEADER_SIZE;
+	memcpy(key_id, msg->store + a->data_off, sizeof(key_id));
+	r = bulk_decrypt(key_id, key_id + MSG_BULK_KEY_SIZE, c, a->data_len, c);
+	sodium_memzero(key_id, sizeof(key_id));
+	if (r < 0)
+		return r;
+	sodium_memzero(msg->store + a->data_off, MSG_BULK_KEY_SIZE);
+	a->type = CDT_TYPE_BYTES;
+	a->data_off = (uint32_t)(c - msg->store);
+	msg->enc_len = msg->enc_len - MSG_BULKF_VALUE_SIZE + 4 + a->data_len;
+	msg->nbulkf--;
+	return 0;
+}
+
 int msg_bulk_resolve(cdt_msg *msg)
 {
 	size_t total = 0;
@@ -340,6 +479,14 @@ int msg_bulk_resolve(cdt_msg *msg)
 
 	if (!msg)
 		return -EINVAL;
+	/* BULK frames are in the store already. */
+	for (size_t i = 0; i < msg->nargs && msg->nbulkf; i++) {
+		if (msg->args[i].type != MSG_TYPE_BULKF)
+			continue;
+		r = bulkf_resolve_one(msg, &msg->args[i]);
+		if (r < 0)
+			return r;
+	}
 	/* Each value's tag is read into the store too, past its end. */
 	for (size_t i = 0; i < msg->nargs; i++)
 		if (msg->args[i].type == MSG_TYPE_BULK)

@@ -87,6 +87,12 @@ long cdt_msg_encode(const cdt_msg *msg, uint8_t *buf, size_t cap)
 			p += MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE;
 			/* Numbered with the fd arguments: one sequence. */
 			*p++ = fd_index++;
+		} else if (a->type == MSG_TYPE_BULKF) {
+			/* The value itself follows in its BULK frame. */
+			le64_put(p, a->data_len);
+			p += 8;
+			memcpy(p, msg->store + a->data_off, MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE);
+			p += MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE;
 		}
 	}
 	return (long)msg->enc_len;
@@ -186,6 +192,22 @@ static int msg_parse_value(struct reader *r, uint8_t type, size_t nfds, cdt_msg 
 		*store += MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE;
 		return 0;
 	}
+	case MSG_TYPE_BULKF:
+		if ((e = reader_get_u64(r, &u64)) < 0)
+			return e;
+		if ((e = reader_get_bytes(r, MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE, &data)) < 0)
+			return e;
+		/* Shorter values travel inline, longer ones in a memfd: a
+		 * BULK frame fits one ring record. */
+		if (u64 < CDT_BULK_MIN || u64 > MSG_BULKF_MAX)
+			return -CDT_E_VALUE;
+		a->data_off = (uint32_t)*store;
+		a->data_len = (uint32_t)u64;
+		a->v.frame = MSG_BULKF_NONE; /* the channel attaches it */
+		m->nbulkf++;
+		memcpy(m->store + *store, data, MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE);
+		*store += MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE;
+		return 0;
 	default:
 		return -CDT_E_TYPE;
 	}
@@ -337,6 +359,7 @@ int cdt_msg_decode(const uint8_t *buf, size_t len, const int *fds, size_t nfds, 
 	m->args_cap = (uint8_t)nargs;
 	m->nargs = 0;
 	m->nfds = 0; /* the caller's fds until every check has passed */
+	m->nbulkf = 0;
 	m->name_len = name_len;
 	memcpy(m->name, name, name_len);
 	m->name[name_len] = '\0';
@@ -358,7 +381,7 @@ out:
 	 * copied into its store are wiped like those of any message. */
 	if (m)
 		for (size_t i = 0; i < m->nargs; i++)
-			if (m->args[i].type == MSG_TYPE_BULK)
+			if (m->args[i].type == MSG_TYPE_BULK || m->args[i].type == MSG_TYPE_BULKF)
 				sodium_memzero(m->store + m->args[i].data_off, MSG_BULK_KEY_SIZE);
 	free(m);
 	msg_close_fds(fds, nfds);

@@ -15,9 +15,12 @@
 
 #include "msg.h"
 
-/* Whether the store may hold a bulk key (every bulk argument has an fd). */
+/* Whether the store may hold a bulk key (every bulk argument has an fd
+ * or is counted in nbulkf). */
 static bool msg_store_secret(const cdt_msg *msg)
 {
+	if (msg->nbulkf)
+		return true;
 	for (size_t i = 0; i < msg->nargs; i++)
 		if (msg->args[i].type == MSG_TYPE_BULK)
 			return true;
@@ -38,7 +41,7 @@ int msg_store_reserve(cdt_msg *msg, size_t n)
 	while (cap < need)
 		if (__builtin_mul_overflow(cap, 2, &cap))
 			return -E2BIG;
-	bool secret = msg->nfds && msg_store_secret(msg);
+	bool secret = (msg->nfds || msg->nbulkf) && msg_store_secret(msg);
 	uint8_t *p;
 	if (msg->store_inline || secret) {
 		p = malloc(cap);
@@ -145,8 +148,12 @@ int msg_copy_args(cdt_msg *dst, const cdt_msg *src)
 		a->data_off += (uint32_t)base;
 		if (msg_type_has_fd(a->type))
 			a->v.fd = dups[ndup++];
+		/* A BULK frame is in the store too, copied with it. */
+		if (a->type == MSG_TYPE_BULKF && a->v.frame != MSG_BULKF_NONE)
+			a->v.frame += base;
 	}
 	dst->nargs = src->nargs;
+	dst->nbulkf = src->nbulkf;
 	dst->store_len = base + src->store_len;
 	dst->enc_len = enc;
 	msg_rebuild_fds(dst);

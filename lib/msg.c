@@ -147,6 +147,7 @@ int cdt_msg_new(enum cdt_kind kind, uint64_t call_id, const char *name, cdt_msg 
 	m->args_cap = MSG_NEW_ARGS;
 	m->nargs = 0;
 	m->nfds = 0;
+	m->nbulkf = 0;
 	m->name_len = (uint8_t)len;
 	if (len)
 		memcpy(m->name, name, len);
@@ -160,14 +161,18 @@ void cdt_msg_free(cdt_msg *msg)
 	if (!msg)
 		return;
 	/* Only bulk arguments hold secrets (their keys), and each holds an
-	 * fd: a message without fds has nothing to wipe or close. */
-	if (msg->nfds) {
+	 * fd or is counted in nbulkf: a message with neither has nothing to
+	 * wipe or close. */
+	if (msg->nfds || msg->nbulkf) {
 		for (size_t i = 0; i < msg->nfds; i++)
 			if (msg->fds[i] >= 0)
 				close(msg->fds[i]);
-		/* A bulk key opens its memfd, which may outlive the message. */
+		/* A bulk key opens its memfd, which may outlive the message,
+		 * or a BULK frame, copies of which sit in rings and in other
+		 * messages. */
 		for (size_t i = 0; i < msg->nargs; i++)
-			if (msg->args[i].type == MSG_TYPE_BULK)
+			if (msg->args[i].type == MSG_TYPE_BULK ||
+			    msg->args[i].type == MSG_TYPE_BULKF)
 				sodium_memzero(msg->store + msg->args[i].data_off,
 					       MSG_BULK_KEY_SIZE);
 	}
@@ -424,7 +429,7 @@ static void msg_view(const cdt_msg *msg, const struct msg_arg *a, struct cdt_arg
 		ret->v.fd = a->v.fd;
 		break;
 	}
-	if (a->type == MSG_TYPE_BULK) {
+	if (a->type == MSG_TYPE_BULK || a->type == MSG_TYPE_BULKF) {
 		/* The length without the bytes: what the broker's policy and
 		 * audit need, and all it can know. */
 		ret->type = CDT_TYPE_BYTES;

@@ -39,19 +39,36 @@
 /* u64 length, key, id, u8 fd index */
 #define MSG_BULK_VALUE_SIZE (8u + MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE + 1u)
 
+/* Wire type of a bytes argument whose sealed value travels in a BULK frame
+ * right behind its message (docs/protocol.md section 4.2): shown like a
+ * memfd bulk argument, but carrying no fd. */
+#define MSG_TYPE_BULKF	     9
+/* u64 length, key, id */
+#define MSG_BULKF_VALUE_SIZE (8u + MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE)
+/* A BULK frame: the 8-byte frame header, the value sealed, its 16-byte tag. */
+#define MSG_BULKF_OVERHEAD   (8u + 16u)
+/* The largest such value: its BULK frame fits one ring record (32752
+ * bytes, lib/ring.h), so it never needs the socket while the ring has
+ * room.  Longer values take a memfd. */
+#define MSG_BULKF_MAX	     (32752u - MSG_BULKF_OVERHEAD)
+/* v.u64 of a BULKF argument whose frame has not arrived yet. */
+#define MSG_BULKF_NONE	     UINT64_MAX
+
 struct msg_arg {
 	uint32_t name_off; /* NUL-terminated name in the store */
 	uint32_t data_off; /* string (NUL-terminated) or bytes in the store;
-			    * BULK: its key then its id */
-	uint32_t data_len; /* BULK: the plaintext length */
+			    * BULK, BULKF: its key then its id */
+	uint32_t data_len; /* BULK, BULKF: the plaintext length */
 	uint8_t name_len;
 	uint8_t type; /* enum cdt_type */
 	union {
 		bool b;
 		int64_t i64;
 		uint64_t u64;
-		double d; /* NaNs already canonical */
-		int fd;	  /* FD, BULK: owned; -1 after cdt_msg_take_fd() */
+		double d;	/* NaNs already canonical */
+		int fd;		/* FD, BULK: owned; -1 after cdt_msg_take_fd() */
+		uint64_t frame; /* BULKF: store offset of its BULK frame, or
+				 * MSG_BULKF_NONE */
 	} v;
 };
 
@@ -74,6 +91,7 @@ struct cdt_msg {
 	uint8_t args_cap;
 	uint8_t nargs;
 	uint8_t nfds;
+	uint8_t nbulkf; /* BULKF arguments: their keys are secrets too */
 	uint8_t name_len;
 	char name[CDT_NAME_MAX + 1];
 	int fds[CDT_FDS_MAX];  /* the fd arguments' fds, in encoding order */
@@ -149,7 +167,19 @@ int msg_bulk_check_fd(int fd, uint64_t len);
  * (tampered value), -ENOMEM.  On failure msg is unchanged or partially
  * resolved: the caller frees it. */
 int msg_bulk_resolve(cdt_msg *msg);
-/* Check every bulk argument's memfd without reading it (the broker). */
+/* Check every bulk argument's memfd without reading it, and that every
+ * BULKF argument has its frame (the broker).  -CDT_E_FD, -CDT_E_PROTO. */
 int msg_bulk_check(const cdt_msg *msg);
+
+/* BULK frames (docs/protocol.md section 4.2), in argument order. */
+
+/* The k-th BULK frame of msg (k < msg->nbulkf, attached): its bytes. */
+void msg_bulkf_frame(const cdt_msg *msg, size_t k, const uint8_t **ret_p, size_t *ret_len);
+/* The length the next BULK frame of a received msg must have; 0 when
+ * every BULKF argument has its frame. */
+size_t msg_bulkf_want(const cdt_msg *msg);
+/* Give the next BULKF argument its frame (len == msg_bulkf_want(), the
+ * header already checked): copied into the store.  -ENOMEM. */
+int msg_bulkf_attach(cdt_msg *msg, const uint8_t *frame, size_t len);
 
 #endif

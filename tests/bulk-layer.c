@@ -7,7 +7,8 @@
  * Results go to stderr as "RESULT ..." lines, which the broker logs.
  * Built static and without sanitizers, like broker-layer.
  *
- * Usage: bulk-layer callee | caller MAX | evil KIND
+ * Usage: bulk-layer callee | caller MAX | evil KIND (KIND tframe: a
+ * tampered BULK frame)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <conduit/conduit.h>
 
 #include "buf.h"
+#include "msg.h"
 
 #define WAIT_MS	  20000
 #define SEALS_ALL (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
@@ -117,10 +119,14 @@ static void mode_caller(size_t max)
 		die("open", r);
 	call_one(layer, "below", "test.bulk", "data", CDT_BULK_MIN - 1);
 	call_one(layer, "min", "test.bulk", "data", CDT_BULK_MIN);
+	/* The longest value of a BULK frame, and the shortest of a memfd. */
+	call_one(layer, "fmax", "test.bulk", "data", MSG_BULKF_MAX);
+	call_one(layer, "fover", "test.bulk", "data", MSG_BULKF_MAX + 1);
 	call_one(layer, "mib", "test.bulk", "data", 1024 * 1024);
 	call_one(layer, "max", "test.bulk", "data", max);
 	call_one(layer, "over", "test.bulk", "data", max + 1);
 	call_one(layer, "ping", "conduit.ping", "payload", 1024 * 1024);
+	call_one(layer, "fping", "conduit.ping", "payload", 20000);
 	fprintf(stderr, "RESULT caller-done\n");
 	r = cdt_layer_run(layer);
 	cdt_layer_free(layer);
@@ -254,12 +260,35 @@ static _Noreturn void mode_evil(const char *kind)
 		fd = evil_memfd(len + 17, SEALS_ALL);
 	else if (strcmp(kind, "tamper") == 0)
 		fd = evil_memfd(len + 16, SEALS_ALL);
+	else if (strcmp(kind, "tframe") == 0)
+		fd = -1;
 	else
 		die("kind", -EINVAL);
-	if (fd < 0)
+	if (fd < 0 && strcmp(kind, "tframe") != 0)
 		die("open", -errno);
-	send_msg(bulk_call(len, fd));
-	close(fd);
+	if (fd >= 0) {
+		send_msg(bulk_call(len, fd));
+		close(fd);
+	} else {
+		/* A value sealed for real into its BULK frame, one bit of
+		 * which flips on the way: the broker forwards it unopened. */
+		cdt_msg *m = NULL, *s = NULL;
+		uint8_t *v = calloc(1, len);
+		int r = v ? cdt_msg_new(CDT_KIND_CALL, 7, "test.bulk", &m) : -ENOMEM;
+		if (r == 0)
+			r = cdt_msg_add_bytes(m, "data", v, len);
+		if (r == 0)
+			r = msg_bulk_seal(m, &s);
+		if (r < 0 || !s || s->nbulkf != 1)
+			die("seal", r < 0 ? r : -EINVAL);
+		const uint8_t *p;
+		size_t n;
+		msg_bulkf_frame(s, 0, &p, &n);
+		((uint8_t *)p)[n / 2] ^= 1;
+		send_msg(s);
+		cdt_msg_free(m);
+		free(v);
+	}
 	/* Only the tampered value passes the broker: the callee refuses it.
 	 * Then keep answering heartbeats, a live layer like any other. */
 	for (;;) {

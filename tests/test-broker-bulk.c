@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Bulk values end to end (docs/protocol.md section 4.1): a real broker,
- * real sandboxed layers (tests/bulk-layer.c).  Long bytes values go as
- * sealed memfds the broker forwards unread; the policy's `len` bounds them
+ * Bulk values end to end (docs/protocol.md sections 4.1 and 4.2): a real
+ * broker, real sandboxed layers (tests/bulk-layer.c).  Long bytes values go
+ * as BULK frames (up to MSG_BULKF_MAX) or sealed memfds that the broker
+ * forwards unread; the policy's `len` bounds them
  * like inline bytes; the audit records their length with "bulk":true; a
  * sender whose memfd is not sealed at its length is dropped, with the
  * broker's fds back where they were; a tampered value reaches the callee,
@@ -46,21 +47,24 @@ static const char *const evil_kinds[] = {
 static void write_policy(struct bk *bk, bool evil)
 {
 	char text[8192];
-	int n = snprintf(text, sizeof(text),
-			 "version 1\n"
-			 "layer callee {\n"
-			 "    exec \"@LAYER@\" \"callee\"\n" LAYER_HEAD "    provide test.bulk\n"
-			 "}\n"
-			 "layer caller {\n"
-			 "    exec \"@LAYER@\" \"caller\" \"%u\"\n" LAYER_HEAD
-			 "    allow test.bulk data len 0..%u\n"
-			 "    allow conduit.ping payload len 0..1048576\n"
-			 "}\n"
-			 "layer tamper {\n"
-			 "    exec \"@LAYER@\" \"evil\" \"tamper\"\n" LAYER_HEAD
-			 "    allow test.bulk\n"
-			 "}\n",
-			 MAX_LEN, MAX_LEN);
+	int n = snprintf(
+		text, sizeof(text),
+		"version 1\n"
+		"layer callee {\n"
+		"    exec \"@LAYER@\" \"callee\"\n" LAYER_HEAD "    provide test.bulk\n"
+		"}\n"
+		"layer caller {\n"
+		"    exec \"@LAYER@\" \"caller\" \"%u\"\n" LAYER_HEAD
+		"    allow test.bulk data len 0..%u\n"
+		"    allow conduit.ping payload len 0..1048576\n"
+		"}\n"
+		"layer tamper {\n"
+		"    exec \"@LAYER@\" \"evil\" \"tamper\"\n" LAYER_HEAD "    allow test.bulk\n"
+		"}\n"
+		"layer tframe {\n"
+		"    exec \"@LAYER@\" \"evil\" \"tframe\"\n" LAYER_HEAD "    allow test.bulk\n"
+		"}\n",
+		MAX_LEN, MAX_LEN);
 	assert_true(n > 0 && (size_t)n < sizeof(text));
 	for (size_t i = 0; evil && i < NEVIL; i++) {
 		int k = snprintf(text + n, sizeof(text) - (size_t)n,
@@ -112,19 +116,27 @@ static size_t run_honest(struct bk *bk, bool evil)
 	bk_start(bk);
 	assert_true(bk_wait_log(bk, "RESULT caller-done", 1, WAIT));
 	assert_true(bk_wait_log(bk, "RESULT evil-tamper", 1, WAIT));
+	assert_true(bk_wait_log(bk, "RESULT evil-tframe", 1, WAIT));
 	assert_int_equal(bk_log_count(bk, "RESULT below same"), 1);
 	assert_int_equal(bk_log_count(bk, "RESULT min same"), 1);
 	assert_int_equal(bk_log_count(bk, "RESULT mib same"), 1);
 	assert_int_equal(bk_log_count(bk, "RESULT max same"), 1);
 	assert_int_equal(bk_log_count(bk, "RESULT over error conduit.denied"), 1);
 	assert_int_equal(bk_log_count(bk, "RESULT ping same"), 1);
+	assert_int_equal(bk_log_count(bk, "RESULT fmax same"), 1);
+	assert_int_equal(bk_log_count(bk, "RESULT fover same"), 1);
+	assert_int_equal(bk_log_count(bk, "RESULT fping same"), 1);
 	/* The callee saw every allowed value whole, and refused the
 	 * tampered one before its handler could see it. */
 	assert_int_equal(bk_log_count(bk, "RESULT callee 16383 ok"), 1);
 	assert_int_equal(bk_log_count(bk, "RESULT callee 16384 ok"), 1);
 	assert_int_equal(bk_log_count(bk, "RESULT callee 1048576 ok"), 1);
+	assert_int_equal(bk_log_count(bk, "RESULT callee 32728 ok"), 1);
+	assert_int_equal(bk_log_count(bk, "RESULT callee 32729 ok"), 1);
 	assert_int_equal(bk_log_count(bk, "RESULT evil-tamper error conduit.refused"), 1);
+	assert_int_equal(bk_log_count(bk, "RESULT evil-tframe error conduit.refused"), 1);
 	assert_int_equal(bk_log_count(bk, "RESULT callee 1"), 4);
+	assert_int_equal(bk_log_count(bk, "RESULT callee 3"), 2);
 	return bk_fd_count(bk);
 }
 
@@ -140,8 +152,11 @@ static void test_bulk_honest(void **state)
 	/* Inline below the threshold, bulk from it on: the length, never
 	 * the data or a hash, for bulk values. */
 	assert_int_equal(count_in_file(bk.audit, "\"t\":\"bytes\",\"hex\":"), 1);
-	/* the caller's and the tampering layer's */
-	assert_int_equal(count_in_file(bk.audit, "\"len\":16384,\"bulk\":true"), 2);
+	/* the caller's and the two tampering layers' */
+	assert_int_equal(count_in_file(bk.audit, "\"len\":16384,\"bulk\":true"), 3);
+	assert_int_equal(count_in_file(bk.audit, "\"len\":32728,\"bulk\":true"), 1);
+	assert_int_equal(count_in_file(bk.audit, "\"len\":32729,\"bulk\":true"), 1);
+	assert_int_equal(count_in_file(bk.audit, "\"len\":20000,\"bulk\":true"), 1);
 	assert_int_equal(count_in_file(bk.audit, "\"len\":1048576,\"bulk\":true"), 2);
 	snprintf(needle, sizeof(needle), "\"len\":%u,\"bulk\":true", MAX_LEN);
 	assert_int_equal(count_in_file(bk.audit, needle), 1);

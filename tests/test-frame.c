@@ -166,9 +166,10 @@ static void test_header_parse(void **state)
 		if (v != 1)
 			assert_int_equal(parse((uint8_t)v, FRAME_DATA, 0, 0, 16, 24),
 					 -CDT_E_VERSION);
-	/* type: 0, BULK (reserved) and everything above RING */
+	/* type: 0 and everything above RING */
+	assert_int_equal(parse(1, FRAME_BULK, 0, 0, 16, 24), 0);
 	for (unsigned t = 0; t < 256; t++)
-		if (t != FRAME_DATA && t != FRAME_FIN && t != FRAME_RING)
+		if (t != FRAME_DATA && t != FRAME_FIN && t != FRAME_BULK && t != FRAME_RING)
 			assert_int_equal(parse(1, (uint8_t)t, 0, 0, 16, 24), -CDT_E_KIND);
 	/* flags: only MORE */
 	for (unsigned f = 2; f < 256; f++)

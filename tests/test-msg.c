@@ -622,12 +622,17 @@ static void test_every_type_byte(void **state)
 			assert_int_equal(buf_put_u8(&r, 0), 0);
 			nfds = 1;
 			break;
+		case 9: /* BULKF (protocol 4.2): length, key, id */
+			assert_int_equal(buf_put_u64(&r, CDT_BULK_MIN), 0);
+			for (size_t k = 0; k < 48; k++)
+				assert_int_equal(buf_put_u8(&r, 0), 0);
+			break;
 		default:
 			/* Something a lax decoder might take for a value. */
 			assert_int_equal(buf_put_u64(&r, 0), 0);
 			break;
 		}
-		bool known = t >= CDT_TYPE_BOOL && t <= 8;
+		bool known = t >= CDT_TYPE_BOOL && t <= 9;
 		assert_int_equal(dec(&r, nfds), known ? 0 : -CDT_E_TYPE);
 	}
 	buf_free(&r);
