@@ -205,7 +205,14 @@ static int chan_ring_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 		return r;
 	ring->credit--;
 	if (r == 1 && ctr == chan->rx_ctr) {
-		ring_take(&ring->rx, chan->rxbuf);
+		/* A BULK frame the waiting message wants goes straight to
+		 * its store (chan_bulk() checks it there). */
+		if (chan->rx_bulk && len == msg_bulkf_want(chan->rx_bulk)) {
+			d->buf = msg_bulkf_slot(chan->rx_bulk, len);
+			if (!d->buf)
+				return -ENOMEM;
+		}
+		ring_take(&ring->rx, d->buf);
 		d->len = len;
 		return 0;
 	}
@@ -269,9 +276,13 @@ static int chan_bulk(cdt_chan *chan, const struct frame_header *h, const struct 
 	if (!chan->rx_bulk || h->type != FRAME_BULK || h->flags || h->nfds ||
 	    d->len != msg_bulkf_want(chan->rx_bulk))
 		return -CDT_E_PROTO;
-	r = msg_bulkf_attach(chan->rx_bulk, chan->rxbuf, d->len);
-	if (r < 0)
-		return r;
+	if (d->buf == chan->rxbuf) {
+		r = msg_bulkf_attach(chan->rx_bulk, chan->rxbuf, d->len);
+		if (r < 0)
+			return r;
+	} else {
+		msg_bulkf_commit(chan->rx_bulk, d->len);
+	}
 	chan->rx_ctr++;
 	if (msg_bulkf_want(chan->rx_bulk))
 		return -EAGAIN;
@@ -359,7 +370,7 @@ static int chan_next(cdt_chan *chan, const struct frame_header *h, const struct 
  * was there: *more is false then), any other error is fatal. */
 static int chan_step(cdt_chan *chan, cdt_msg **ret_msg, bool *more, bool block)
 {
-	struct chan_dgram d = {.len = 0};
+	struct chan_dgram d = {.buf = chan->rxbuf, .len = 0};
 	struct frame_header h;
 	int r;
 
@@ -369,7 +380,7 @@ static int chan_step(cdt_chan *chan, cdt_msg **ret_msg, bool *more, bool block)
 		return r;
 	if (r < 0)
 		goto out;
-	r = frame_header_parse(chan->rxbuf, d.len, &h);
+	r = frame_header_parse(d.buf, d.len, &h);
 	if (r < 0)
 		goto out;
 	if (d.nfds != h.nfds) {

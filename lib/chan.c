@@ -197,23 +197,42 @@ int chan_sendmsg(cdt_chan *chan, const uint8_t *p, size_t len, const int *fds, s
 	return (size_t)n == len ? 0 : -EIO;
 }
 
-/* Announce one frame to the peer: a byte into the layer's pipe (the
- * broker), one more on the broker's eventfd (a layer). */
-static int chan_kick(const cdt_chan *chan)
+/* Announce the frames sent since the last announcement, all at once: as
+ * many bytes into the layer's pipe (the broker; at most CHAN_ANNOUNCE_MAX,
+ * under PIPE_BUF, so the write is whole or fails), or that much more on
+ * the broker's eventfd (a layer).  Once per message, not per frame: a
+ * receiver woken by a message's first frame would find the rest missing,
+ * sleep again and cost two more context switches per message. */
+static int chan_announce(cdt_chan *chan)
 {
-	static const uint64_t one = 1;
-	size_t len = chan->role == CDT_ROLE_BROKER ? 1 : sizeof(one);
+	static const uint8_t ones[CHAN_ANNOUNCE_MAX] = {0};
+	struct chan_ring *ring = chan->ring;
+	uint64_t n64;
+	const void *p = ones;
+	size_t len;
 	ssize_t n;
 
+	if (!ring || ring->unannounced == 0)
+		return 0;
+	if (chan->role == CDT_ROLE_BROKER) {
+		len = ring->unannounced;
+	} else {
+		n64 = ring->unannounced;
+		p = &n64;
+		len = sizeof(n64);
+	}
 	do
-		n = write(chan->ring->kick_out, &one, len);
+		n = write(ring->kick_out, p, len);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		/* EAGAIN: a layer that leaves a pipe's worth of announcements
 		 * unread (far more than its ring and socket hold), or 2^64 - 2
 		 * frames on an eventfd: not reading, not a state to wait in. */
 		return errno == EAGAIN ? -ENOBUFS : -errno;
-	return (size_t)n == len ? 0 : -EIO;
+	if ((size_t)n != len)
+		return -EIO;
+	ring->unannounced = 0;
+	return 0;
 }
 
 int chan_out(cdt_chan *chan, uint64_t ctr, const uint8_t *p, size_t len, const int *fds,
@@ -233,12 +252,24 @@ int chan_out(cdt_chan *chan, uint64_t ctr, const uint8_t *p, size_t len, const i
 		if (r < 0)
 			return r;
 	}
-	return chan_kick(chan);
+	/* Announced by the caller once its message is out (chan_announce). */
+	if (++ring->unannounced == CHAN_ANNOUNCE_MAX)
+		return chan_announce(chan);
+	return 0;
 }
 
 static size_t chan_frame_len(const uint8_t *frame)
 {
 	return FRAME_HEADER_SIZE + le32_get(frame + 4);
+}
+
+/* Announce what left; a failure ends the channel. */
+static int chan_announced(cdt_chan *chan, int r)
+{
+	int a = chan_announce(chan);
+	if (a < 0)
+		return chan_fail(chan, a);
+	return r;
 }
 
 int cdt_chan_flush(cdt_chan *chan)
@@ -253,7 +284,7 @@ int cdt_chan_flush(cdt_chan *chan)
 			size_t flen = chan_frame_len(q->buf + q->off);
 			int r = chan_out(chan, q->ctr, q->buf + q->off, flen, q->fds, q->nfds);
 			if (r == -EAGAIN)
-				return r;
+				return chan_announced(chan, r);
 			if (r < 0)
 				return chan_fail(chan, r);
 			q->ctr++;
@@ -269,7 +300,7 @@ int cdt_chan_flush(cdt_chan *chan)
 		chan_qmsg_free(q);
 	}
 	chan_ring_poll_update(chan);
-	return 0;
+	return chan_announced(chan, 0);
 }
 
 static void chan_enqueue(cdt_chan *chan, struct chan_qmsg *q)
@@ -506,6 +537,8 @@ int cdt_chan_send(cdt_chan *chan, const cdt_msg *msg)
 	buf = NULL;
 	if (r == 0 && msg->nbulkf)
 		r = chan_push_bulk(chan, msg);
+	if (!chan->err)
+		r = chan_announced(chan, r);
 	chan->sent_last = r == 0 && !chan->qhead;
 out:
 	if (buf && buf != chan->txbuf) {

@@ -27,27 +27,35 @@ struct chan_qmsg {
 };
 
 /* Shared-memory transport (docs/protocol.md section 3.1).  Frames travel
- * in the rings and each one, wherever it went, is announced by adding 1 to
- * the receiver's announcement fd (docs/protocol.md section 3.1).  Frames with fds, frames over
- * RING_REC_MAX and frames that find the ring full take the socket; the socket stays the only way to
- * wait for room (POLLOUT) and to see the peer hang up. */
+ * in the rings and every one, wherever it went, is announced on the
+ * receiver's announcement fd, one count per frame, once the message it
+ * belongs to is out.  Frames with fds, frames over RING_REC_MAX and frames
+ * that find the ring full take the socket; the socket stays the only way
+ * to wait for room (POLLOUT) and to see the peer hang up. */
 struct chan_ring {
 	uint8_t *shm; /* RING_SHM_SIZE bytes, MAP_SHARED */
 	struct ring tx;
 	struct ring rx;
-	int kick_in;	 /* announcements from the peer, one per frame: the
-			  * broker's eventfd, or a layer's pipe (read end) */
-	int kick_out;	 /* ours: the layer's pipe (write end), or the
-			  * broker's eventfd */
-	uint64_t credit; /* frames announced and not taken yet (0 or 1: one
-			  * byte of the pipe, or the eventfd in semaphore mode,
-			  * per read, so the fd stays readable while frames
-			  * wait, as pollers expect) */
-	bool tx_on;	 /* our frames use the ring (after the offer or the ack) */
-	bool rx_on;	 /* the peer's frames do */
-	int pollfd;	 /* epoll set behind cdt_chan_fd(), -1 until asked for */
-	bool poll_out;	 /* the set watches the socket for EPOLLOUT */
+	int kick_in;	      /* announcements from the peer, one per frame: the
+			       * broker's eventfd, or a layer's pipe (read end) */
+	int kick_out;	      /* ours: the layer's pipe (write end), or the
+			       * broker's eventfd */
+	uint64_t credit;      /* frames announced and not taken yet (0 or 1: one
+			       * byte of the pipe, or the eventfd in semaphore mode,
+			       * per read, so the fd stays readable while frames
+			       * wait, as pollers expect) */
+	uint32_t unannounced; /* frames sent and not announced yet: at
+			       * most CHAN_ANNOUNCE_MAX, 0 between calls */
+	bool tx_on;	      /* our frames use the ring (after the offer or the ack) */
+	bool rx_on;	      /* the peer's frames do */
+	int pollfd;	      /* epoll set behind cdt_chan_fd(), -1 until asked for */
+	bool poll_out;	      /* the set watches the socket for EPOLLOUT */
 };
+
+/* Most frames one announcement counts (a write to a pipe of at most
+ * PIPE_BUF bytes is whole); a message has at most 257 DATA frames and 64
+ * BULK frames. */
+#define CHAN_ANNOUNCE_MAX 256
 
 struct cdt_chan {
 	int fd;
@@ -96,8 +104,11 @@ struct cdt_chan {
 #define CHAN_CMSG_SPACE (CMSG_SPACE(sizeof(int) * CDT_FDS_MAX) + CMSG_SPACE(sizeof(struct ucred)))
 #define CHAN_RX_FDS_MAX (CHAN_CMSG_SPACE / sizeof(int))
 
-/* One frame as received: its length in rxbuf and the fds that came with it. */
+/* One frame as received: where it lies (rxbuf, or the store of the
+ * message waiting for it when it is that message's BULK frame from the
+ * ring), its length and the fds that came with it. */
 struct chan_dgram {
+	uint8_t *buf;
 	size_t len;
 	int fds[CHAN_RX_FDS_MAX];
 	size_t nfds;

@@ -141,6 +141,15 @@ static struct msg_arg *bulkf_nth(const cdt_msg *msg, size_t k)
 	return NULL;
 }
 
+/* The next BULKF argument without its frame. */
+static struct msg_arg *bulkf_next(const cdt_msg *msg)
+{
+	for (size_t i = 0; i < msg->nargs; i++)
+		if (msg->args[i].type == MSG_TYPE_BULKF && msg->args[i].v.frame == MSG_BULKF_NONE)
+			return &msg->args[i];
+	return NULL;
+}
+
 void msg_bulkf_frame(const cdt_msg *msg, size_t k, const uint8_t **ret_p, size_t *ret_len)
 {
 	const struct msg_arg *a = bulkf_nth(msg, k);
@@ -150,30 +159,34 @@ void msg_bulkf_frame(const cdt_msg *msg, size_t k, const uint8_t **ret_p, size_t
 
 size_t msg_bulkf_want(const cdt_msg *msg)
 {
-	for (size_t i = 0; i < msg->nargs; i++) {
-		const struct msg_arg *a = &msg->args[i];
-		if (a->type == MSG_TYPE_BULKF && a->v.frame == MSG_BULKF_NONE)
-			return (size_t)a->data_len + MSG_BULKF_OVERHEAD;
-	}
-	return 0;
+	const struct msg_arg *a = bulkf_next(msg);
+	return a ? (size_t)a->data_len + MSG_BULKF_OVERHEAD : 0;
+}
+
+uint8_t *msg_bulkf_slot(cdt_msg *msg, size_t len)
+{
+	if (msg_store_reserve(msg, len) < 0)
+		return NULL;
+	return msg->store + msg->store_len;
+}
+
+void msg_bulkf_commit(cdt_msg *msg, size_t len)
+{
+	struct msg_arg *a = bulkf_next(msg);
+	a->v.frame = msg->store_len;
+	msg->store_len += len;
 }
 
 int msg_bulkf_attach(cdt_msg *msg, const uint8_t *frame, size_t len)
 {
-	struct msg_arg *a = NULL;
-	int r;
-
-	for (size_t i = 0; i < msg->nargs && !a; i++)
-		if (msg->args[i].type == MSG_TYPE_BULKF && msg->args[i].v.frame == MSG_BULKF_NONE)
-			a = &msg->args[i];
+	const struct msg_arg *a = bulkf_next(msg);
 	if (!a || len != (size_t)a->data_len + MSG_BULKF_OVERHEAD)
 		return -EINVAL;
-	r = msg_store_reserve(msg, len);
-	if (r < 0)
-		return r;
-	memcpy(msg->store + msg->store_len, frame, len);
-	a->v.frame = msg->store_len;
-	msg->store_len += len;
+	uint8_t *p = msg_bulkf_slot(msg, len);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, frame, len);
+	msg_bulkf_commit(msg, len);
 	return 0;
 }
 

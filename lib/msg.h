@@ -179,7 +179,14 @@ void msg_bulkf_frame(const cdt_msg *msg, size_t k, const uint8_t **ret_p, size_t
  * every BULKF argument has its frame. */
 size_t msg_bulkf_want(const cdt_msg *msg);
 /* Give the next BULKF argument its frame (len == msg_bulkf_want(), the
- * header already checked): copied into the store.  -ENOMEM. */
+ * header already checked): copied into the store.  -EINVAL (no argument
+ * waits, or not its length), -ENOMEM. */
 int msg_bulkf_attach(cdt_msg *msg, const uint8_t *frame, size_t len);
+/* The same in two steps, for a receiver that copies the frame straight
+ * from where it arrives: room for len bytes at the end of the store (NULL:
+ * no memory), then, once the frame there passed its checks, commit it to
+ * the next BULKF argument (len == msg_bulkf_want()). */
+uint8_t *msg_bulkf_slot(cdt_msg *msg, size_t len);
+void msg_bulkf_commit(cdt_msg *msg, size_t len);
 
 #endif

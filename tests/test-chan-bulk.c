@@ -417,6 +417,52 @@ static void test_bulk_unannounced(void **state)
 	raw_free(&r);
 }
 
+/* Through the ring, a BULK frame goes straight into the waiting message's
+ * store: one of the right length but a wrong header is refused there. */
+static void test_bulk_ring_bad_header(void **state)
+{
+	(void)state;
+	const size_t lens[] = {CDT_BULK_MIN};
+	for (int what = 0; what < 3; what++) {
+		cdt_keys *k = keys_fixed(CDT_SUITE_XCHACHA20POLY1305);
+		size_t before = fd_count();
+		cdt_chan *b, *l;
+		pair(k, true, &b, &l);
+		cdt_msg *m = bulk_msg(9, lens, 1, -1);
+		size_t dlen, n;
+		const uint8_t *p;
+		uint8_t *w = seal_msg(b->tx, b->tx_ctr, m, NULL, &dlen, NULL);
+		msg_bulkf_frame(m, 0, &p, &n);
+		uint8_t *f = malloc(n);
+		assert_non_null(f);
+		memcpy(f, p, n);
+		if (what == 1)
+			f[2] = FRAME_F_MORE;
+		if (what == 2)
+			f[1] = FRAME_DATA;
+		assert_int_equal(ring_put(&b->ring->tx, b->tx_ctr, w, dlen), 0);
+		assert_int_equal(ring_put(&b->ring->tx, b->tx_ctr + 1, f, n), 0);
+		assert_int_equal(write(b->ring->kick_out, "\1\1", 2), 2);
+		cdt_msg *got = NULL;
+		int e = cdt_chan_recv(l, &got);
+		if (what == 0) {
+			assert_int_equal(e, 0);
+			bulk_check(got, 9, lens, 1);
+			cdt_msg_free(got);
+		} else {
+			assert_int_equal(e, -CDT_E_PROTO);
+			assert_false(cdt_chan_rx_partial(l));
+		}
+		free(f);
+		free(w);
+		cdt_msg_free(m);
+		cdt_chan_free(b);
+		cdt_chan_free(l);
+		assert_int_equal(fd_count(), before);
+		cdt_keys_free(k);
+	}
+}
+
 /* A message decoded on its own lacks its BULK frames: it cannot be sent,
  * and the channel stays usable. */
 static void test_bulk_send_incomplete(void **state)
@@ -476,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_bulk_unannounced),
 		cmocka_unit_test(test_bulk_body_tampered),
 		cmocka_unit_test(test_bulk_send_incomplete),
+		cmocka_unit_test(test_bulk_ring_bad_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
