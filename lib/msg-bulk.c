@@ -153,7 +153,7 @@ static struct msg_arg *bulkf_next(const cdt_msg *msg)
 void msg_bulkf_frame(const cdt_msg *msg, size_t k, const uint8_t **ret_p, size_t *ret_len)
 {
 	const struct msg_arg *a = bulkf_nth(msg, k);
-	*ret_p = msg->store + a->v.frame;
+	*ret_p = msg_bulkf_at(msg, a);
 	*ret_len = (size_t)a->data_len + MSG_BULKF_OVERHEAD;
 }
 
@@ -226,7 +226,7 @@ int msg_copy_bulk(cdt_msg *dst, const cdt_msg *src, const char *name)
 			return -ENODATA;
 		int r = bulkf_add(dst, name, a->data_len, src->store + a->data_off, &frame);
 		if (r == 0)
-			memcpy(frame, src->store + a->v.frame, a->data_len + MSG_BULKF_OVERHEAD);
+			memcpy(frame, msg_bulkf_at(src, a), a->data_len + MSG_BULKF_OVERHEAD);
 		return r;
 	}
 	if (!a || a->type != MSG_TYPE_BULK)
@@ -463,7 +463,9 @@ static int bulk_resolve_one(cdt_msg *msg, struct msg_arg *a)
 	return 0;
 }
 
-/* Open BULKF argument a in place, inside its frame in the store. */
+/* Open BULKF argument a in place, inside its frame in the store (a
+ * borrowed frame is opened into the store: the other message's stays as
+ * it is). */
 static int bulkf_resolve_one(cdt_msg *msg, struct msg_arg *a)
 {
 	uint8_t key_id[MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE];
@@ -471,15 +473,23 @@ static int bulkf_resolve_one(cdt_msg *msg, struct msg_arg *a)
 
 	if (a->v.frame == MSG_BULKF_NONE)
 		return -CDT_E_PROTO;
-	uint8_t *c = msg->store + a->v.frame + FRAME_HEADER_SIZE;
+	if (a->v.frame & MSG_BULKF_BORROWED) {
+		r = msg_store_reserve(msg, (size_t)a->data_len + BULK_TAG_SIZE);
+		if (r < 0)
+			return r;
+	}
+	const uint8_t *c = msg_bulkf_at(msg, a) + FRAME_HEADER_SIZE;
+	uint8_t *m = (a->v.frame & MSG_BULKF_BORROWED) ? msg->store + msg->store_len : (uint8_t *)c;
 	memcpy(key_id, msg->store + a->data_off, sizeof(key_id));
-	r = bulk_decrypt(key_id, key_id + MSG_BULK_KEY_SIZE, c, a->data_len, c);
+	r = bulk_decrypt(key_id, key_id + MSG_BULK_KEY_SIZE, c, a->data_len, m);
 	sodium_memzero(key_id, sizeof(key_id));
 	if (r < 0)
 		return r;
+	if (a->v.frame & MSG_BULKF_BORROWED)
+		msg->store_len += a->data_len;
 	sodium_memzero(msg->store + a->data_off, MSG_BULK_KEY_SIZE);
 	a->type = CDT_TYPE_BYTES;
-	a->data_off = (uint32_t)(c - msg->store);
+	a->data_off = (uint32_t)(m - msg->store);
 	msg->enc_len = msg->enc_len - MSG_BULKF_VALUE_SIZE + 4 + a->data_len;
 	msg->nbulkf--;
 	return 0;

@@ -103,9 +103,44 @@ void msg_rebuild_fds(cdt_msg *msg)
 	msg->nfds = n;
 }
 
+/* Where src's BULK frames start when they fill the end of its store
+ * behind everything else (as a receiving channel attaches them): dst may
+ * borrow them instead of copying.  store_len when it cannot. */
+static size_t msg_frames_tail(const cdt_msg *src)
+{
+	size_t start = src->store_len, end = 0, frames = 0;
+
+	for (size_t i = 0; i < src->nargs; i++) {
+		const struct msg_arg *a = &src->args[i];
+		size_t e = (size_t)a->name_off + a->name_len + 1;
+		if (e > end)
+			end = e;
+		if (a->type == MSG_TYPE_BULKF) {
+			if (a->v.frame == MSG_BULKF_NONE || (a->v.frame & MSG_BULKF_BORROWED))
+				return src->store_len;
+			if (a->v.frame < start)
+				start = (size_t)a->v.frame;
+			frames += (size_t)a->data_len + MSG_BULKF_OVERHEAD;
+			e = (size_t)a->data_off + MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE;
+		} else if (a->type == CDT_TYPE_STRING) {
+			e = (size_t)a->data_off + a->data_len + 1; /* its NUL */
+		} else if (a->type == CDT_TYPE_BYTES) {
+			e = (size_t)a->data_off + a->data_len;
+		} else if (a->type == MSG_TYPE_BULK) {
+			e = (size_t)a->data_off + MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE;
+		}
+		if (e > end)
+			end = e;
+	}
+	/* Nothing but frames from start on, and they end the store. */
+	if (frames == 0 || end > start || start + frames != src->store_len)
+		return src->store_len;
+	return start;
+}
+
 int msg_copy_args(cdt_msg *dst, const cdt_msg *src)
 {
-	size_t base, body, enc;
+	size_t base, body, enc, keep;
 	int dups[CDT_FDS_MAX];
 	size_t ndup = 0;
 	int r;
@@ -124,7 +159,8 @@ int msg_copy_args(cdt_msg *dst, const cdt_msg *src)
 	r = msg_args_reserve(dst, src->nargs);
 	if (r < 0)
 		return r;
-	r = msg_store_reserve(dst, src->store_len);
+	keep = src->nbulkf ? msg_frames_tail(src) : src->store_len;
+	r = msg_store_reserve(dst, keep);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < src->nfds; i++) {
@@ -139,7 +175,7 @@ int msg_copy_args(cdt_msg *dst, const cdt_msg *src)
 	/* Names and values keep their places: one copy of the store, offsets
 	 * moved by where it lands. */
 	base = dst->store_len;
-	memcpy(dst->store + base, src->store, src->store_len);
+	memcpy(dst->store + base, src->store, keep);
 	memcpy(dst->args, src->args, src->nargs * sizeof(src->args[0]));
 	ndup = 0;
 	for (size_t i = 0; i < src->nargs; i++) {
@@ -148,13 +184,19 @@ int msg_copy_args(cdt_msg *dst, const cdt_msg *src)
 		a->data_off += (uint32_t)base;
 		if (msg_type_has_fd(a->type))
 			a->v.fd = dups[ndup++];
-		/* A BULK frame is in the store too, copied with it. */
-		if (a->type == MSG_TYPE_BULKF && a->v.frame != MSG_BULKF_NONE)
-			a->v.frame += base;
+		/* A BULK frame is copied with the store, or borrowed. */
+		if (a->type == MSG_TYPE_BULKF && a->v.frame != MSG_BULKF_NONE &&
+		    !(a->v.frame & MSG_BULKF_BORROWED)) {
+			if (a->v.frame >= keep)
+				a->v.frame = (uint64_t)(uintptr_t)(src->store + a->v.frame) |
+					     MSG_BULKF_BORROWED;
+			else
+				a->v.frame += base;
+		}
 	}
 	dst->nargs = src->nargs;
 	dst->nbulkf = src->nbulkf;
-	dst->store_len = base + src->store_len;
+	dst->store_len = base + keep;
 	dst->enc_len = enc;
 	msg_rebuild_fds(dst);
 	return 0;

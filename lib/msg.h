@@ -51,8 +51,11 @@
  * bytes, lib/ring.h), so it never needs the socket while the ring has
  * room.  Longer values take a memfd. */
 #define MSG_BULKF_MAX	     (32752u - MSG_BULKF_OVERHEAD)
-/* v.u64 of a BULKF argument whose frame has not arrived yet. */
+/* v.frame of a BULKF argument whose frame has not arrived yet. */
 #define MSG_BULKF_NONE	     UINT64_MAX
+/* v.frame with this bit: the address of a frame in another message's
+ * store (msg_copy_args), not an offset in this one's. */
+#define MSG_BULKF_BORROWED   (UINT64_C(1) << 62)
 
 struct msg_arg {
 	uint32_t name_off; /* NUL-terminated name in the store */
@@ -67,8 +70,9 @@ struct msg_arg {
 		uint64_t u64;
 		double d;	/* NaNs already canonical */
 		int fd;		/* FD, BULK: owned; -1 after cdt_msg_take_fd() */
-		uint64_t frame; /* BULKF: store offset of its BULK frame, or
-				 * MSG_BULKF_NONE */
+		uint64_t frame; /* BULKF: store offset of its BULK frame,
+				 * MSG_BULKF_NONE, or a borrowed address
+				 * | MSG_BULKF_BORROWED */
 	} v;
 };
 
@@ -130,9 +134,12 @@ int msg_add(cdt_msg *msg, const char *name, enum cdt_type type, size_t value_siz
 /* Add to dst, which has no arguments yet, a copy of every argument of src
  * (fds duplicated; msg-store.c).  src's names and values were checked when
  * src was built or decoded, so they are copied as they are, not checked
- * again.  -EINVAL (dst has arguments), -EBADF (an fd was taken from src),
- * -E2BIG (dst would pass CDT_MSG_MAX), -ENOMEM, or fcntl's error; dst is
- * unchanged on failure. */
+ * again.  src's BULK frames are not copied when they lie at the end of its
+ * store (a received message): dst borrows them, so dst must be freed
+ * before src, and src left as it is meanwhile (the broker forwards a
+ * message and frees the copy before the original).  -EINVAL (dst has arguments), -EBADF (an fd was
+ * taken from src), -E2BIG (dst would pass CDT_MSG_MAX), -ENOMEM, or fcntl's error; dst is unchanged
+ * on failure. */
 int msg_copy_args(cdt_msg *dst, const cdt_msg *src);
 /* Room for n arguments in the message's table, at most CDT_ARGS_MAX
  * (msg-store.c). */
@@ -146,6 +153,13 @@ void msg_rebuild_fds(cdt_msg *msg);
 static inline bool msg_type_has_fd(uint8_t t)
 {
 	return t == CDT_TYPE_FD || t == MSG_TYPE_BULK;
+}
+/* Where the BULK frame of an attached BULKF argument lies. */
+static inline uint8_t *msg_bulkf_at(const cdt_msg *msg, const struct msg_arg *a)
+{
+	if (a->v.frame & MSG_BULKF_BORROWED)
+		return (uint8_t *)(uintptr_t)(a->v.frame & ~MSG_BULKF_BORROWED);
+	return msg->store + a->v.frame;
 }
 
 /* Bulk arguments (msg-bulk.c, docs/protocol.md section 4.1). */

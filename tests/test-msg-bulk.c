@@ -250,6 +250,27 @@ static void roundtrip(size_t n, enum carrier expect)
 	assert_int_equal(got, n);
 	assert_memory_equal(p, data, n);
 	cdt_msg_free(wire3);
+	if (expect == FRAME) {
+		/* A received message's frames end its store: the copy
+		 * borrows them, and opening the copy leaves them as they are. */
+		const uint8_t *fw, *fa;
+		size_t lw, la;
+		msg_bulkf_frame(wire, 0, &fw, &lw);
+		msg_bulkf_frame(all, 0, &fa, &la);
+		assert_ptr_equal(fw, fa);
+		assert_int_equal(lw, la);
+		assert_true(all->store_len < wire->store_len);
+		uint8_t *before_open = malloc(lw);
+		assert_non_null(before_open);
+		memcpy(before_open, fw, lw);
+		assert_int_equal(cdt_msg_add_u64(all, "zz", 1), 0); /* the copy may grow */
+		assert_int_equal(msg_bulk_resolve(all), 0);
+		assert_int_equal(cdt_msg_get_bytes(all, "data", &p, &got), 0);
+		assert_int_equal(got, n);
+		assert_memory_equal(p, data, n);
+		assert_memory_equal(fw, before_open, lw);
+		free(before_open);
+	}
 	cdt_msg_free(all);
 
 	cdt_msg_free(wire2);
