@@ -56,6 +56,9 @@ static bool built(const struct peers_ops *ops)
 	return ops->serve != NULL;
 }
 
+/* --size: the one payload size of the round-trip cells (0: all). */
+static size_t size_only;
+
 static bool wanted(const struct peers_ops *ops, const char *only)
 {
 	return !only || strstr(ops->name, only) != NULL;
@@ -335,7 +338,8 @@ static void run_latency(const struct peers_config *cfg, const char *only)
 
 					if (!built(ops) || c->err)
 						continue;
-					if (!wanted(ops, only)) {
+					if (!wanted(ops, only) ||
+					    (size_only && sizes[s] != size_only)) {
 						c->skipped = true;
 						continue;
 					}
@@ -442,6 +446,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: conduit-bench-peers [--dbus-address ADDR --dbus-pid PID] "
 		   "[--tmpdir DIR]\n"
 		   "         [--runs N] [--run-ms MS] [--tput-ms MS] [--depth N] [--only TEXT]\n"
+		   "         [--size 64|1024|16384|1048576]\n"
 		   "Use bench/peers/run, which starts the private dbus-daemon.\n");
 }
 
@@ -469,6 +474,7 @@ int main(int argc, char **argv)
 		{"tput-ms", required_argument, NULL, 'T'},
 		{"depth", required_argument, NULL, 'd'},
 		{"only", required_argument, NULL, 'o'},
+		{"size", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -511,6 +517,12 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			only = optarg;
+			break;
+		case 's':
+			bad = parse_uint(optarg, SIZE_MAX, &v);
+			size_only = v;
+			for (unsigned k = 0; !bad && k < NS && sizes[k] != size_only; k++)
+				bad = k == NS - 1;
 			break;
 		case 'h':
 			usage(stdout);
