@@ -11,11 +11,16 @@
  *   bit 4     overwrite msg_len with the true remaining length
  *   bit 5     overwrite the identities with those of the attached fds
  *   bit 6     end with a FIN frame
+ *   bit 7     answer each BULK frame the message waits for (docs/protocol.md
+ *             section 4.2) with one of the wanted length, body from the
+ *             input; a delivered message then tries to open its values
  */
 #include <errno.h>
 #include <sys/stat.h>
 
+#include "chan.h"
 #include "fuzz-common.h"
+#include "msg.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -77,6 +82,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!fz_inject(raw, dgram, len, off == n ? nfds : 0) || !fz_drain(chan))
 			goto out;
 	} while (off < plen);
+	/* At most a message's 64 arguments' worth. */
+	for (size_t k = 0; (opt & 0x80) && chan->rx_bulk && k < CDT_ARGS_MAX; k++) {
+		size_t len = msg_bulkf_want(chan->rx_bulk);
+		cdt_msg *msg = NULL;
+		dgram[0] = FRAME_VERSION;
+		dgram[1] = FRAME_BULK;
+		dgram[2] = 0;
+		dgram[3] = 0;
+		le32_put(dgram + 4, (uint32_t)(len - FRAME_HEADER_SIZE));
+		for (size_t i = FRAME_HEADER_SIZE; i < len; i++)
+			dgram[i] = plen ? plain[i % plen] : 0;
+		/* A BULK frame takes a counter value like any frame. */
+		ctr++;
+		if (!fz_inject(raw, dgram, len, 0))
+			goto out;
+		int r = cdt_chan_recv(chan, &msg);
+		if (r == 0) {
+			/* Bytes from the input are not what the value's key sealed. */
+			if (msg_bulk_resolve(msg) != -CDT_E_AUTH)
+				abort();
+			cdt_msg_free(msg);
+		} else if (r != -EAGAIN) {
+			abort();
+		}
+	}
 	if (opt & 0x40) {
 		size_t len = frame_seal(key, ctr++, FRAME_FIN, 0, 0, dgram + FRAME_HEADER_SIZE, 0,
 					dgram);
