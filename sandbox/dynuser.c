@@ -152,10 +152,12 @@ int dynuser_acquire(const char *lock_dir, size_t n, uid_t *ret_uids, int *ret_lo
 	if (getrandom(&start, sizeof(start), 0) != sizeof(start))
 		return -errno;
 	while (got < n) {
-		/* Lock as many candidates as are still needed, then ask the
-		 * account database about all of them at once.  Locked first, so
-		 * that no other holder can take a uid between check and use. */
-		for (k = 0; i < span && k < n - got; i++) {
+		/* Lock as many candidates as are still needed (after a round that
+		 * found some taken, a full batch), then ask the account database
+		 * about all of them at once.  Locked first, so that no other
+		 * holder can take a uid between check and use. */
+		size_t want = i == 0 ? n - got : IDQUERY_IDS_MAX;
+		for (k = 0; i < span && k < want; i++) {
 			uid_t uid = SANDBOX_DYNAMIC_UID_MIN + (start + i) % span;
 			int fd = dynuser_lock(lock_dir, uid);
 			if (fd == -EWOULDBLOCK)
@@ -181,7 +183,7 @@ int dynuser_acquire(const char *lock_dir, size_t n, uid_t *ret_uids, int *ret_lo
 		if (r < 0)
 			goto out;
 		for (size_t j = 0; j < k; j++) {
-			if (res.taken[j]) {
+			if (res.taken[j] || got == n) {
 				close(cand_fds[j]);
 				continue;
 			}

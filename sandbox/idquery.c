@@ -403,7 +403,17 @@ int idquery_run_with(const struct idquery_req *req, idquery_child_fn body, int t
 	return 0;
 }
 
+#ifdef SANDBOX_TEST_HOOKS
+idquery_child_fn idquery_test_body;
+#endif
+
 int idquery_run(const struct idquery_req *req, struct idquery_result *ret)
 {
-	return idquery_run_with(req, idquery_child_answer, IDQUERY_TIMEOUT_MS, ret);
+	idquery_child_fn body = idquery_child_answer;
+
+#ifdef SANDBOX_TEST_HOOKS
+	if (idquery_test_body)
+		body = idquery_test_body;
+#endif
+	return idquery_run_with(req, body, IDQUERY_TIMEOUT_MS, ret);
 }

@@ -136,6 +136,10 @@ int idquery_run_with(const struct idquery_req *req, idquery_child_fn body, int t
 		     struct idquery_result *ret);
 /* The real child body. */
 void idquery_child_answer(const struct idquery_req *req, int fd);
+#ifdef SANDBOX_TEST_HOOKS
+/* Test builds only: when set, idquery_run() runs this body instead. */
+extern idquery_child_fn idquery_test_body;
+#endif
 /* Check one record against the question; results as idquery_run(). */
 int idquery_parse(const struct idquery_req *req, const void *buf, size_t len,
 		  struct idquery_result *ret);

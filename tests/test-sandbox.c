@@ -317,6 +317,46 @@ static void test_dynamic_users_distinct(void **state)
 	sandbox_plan_free(b);
 }
 
+/* A uid reserved ahead (the broker's start of many layers) goes to the plan
+ * that uses it, and only to a plan for a dynamic user. */
+static void test_plan_takes_reserved(void **state)
+{
+	struct probe_spec ps;
+	struct sandbox_options opts;
+	struct sandbox_plan *plan = NULL;
+	struct sandbox_dynuser d[2];
+
+	(void)state;
+	probe_spec_init(&ps, NULL);
+	sandbox_options_init(&opts);
+	assert_int_equal(sandbox_dynuser_reserve(NULL, 2, d), 0);
+	opts.dynuser = &d[0];
+	assert_int_equal(sandbox_plan_new(&ps.spec, &opts, &plan), 0);
+	assert_int_equal(sandbox_plan_uid(plan), d[0].uid);
+	assert_int_equal(sandbox_plan_gid(plan), (gid_t)d[0].uid);
+	assert_int_equal(d[0].lock_fd, -1);
+	sandbox_plan_free(plan);
+	/* Taken already: the plan acquires its own. */
+	assert_int_equal(sandbox_plan_new(&ps.spec, &opts, &plan), 0);
+	assert_int_not_equal(sandbox_plan_uid(plan), d[1].uid);
+	sandbox_plan_free(plan);
+	/* A fixed uid leaves the reservation with the caller. */
+	ps.spec.user_kind = LAYER_USER_ID;
+	ps.spec.uid = ps.spec.gid = 4242;
+	opts.dynuser = &d[1];
+	assert_int_equal(sandbox_plan_new(&ps.spec, &opts, &plan), 0);
+	assert_int_equal(sandbox_plan_uid(plan), 4242);
+	assert_true(d[1].lock_fd >= 0);
+	sandbox_plan_free(plan);
+	/* A reservation outside the dynamic range is refused. */
+	ps.spec.user_kind = LAYER_USER_DYNAMIC;
+	uid_t keep = d[1].uid;
+	d[1].uid = 1000;
+	assert_int_equal(sandbox_plan_new(&ps.spec, &opts, &plan), -EINVAL);
+	d[1].uid = keep;
+	sandbox_dynuser_release(d, 2);
+}
+
 static void test_status_read(void **state)
 {
 	struct sandbox_status st = {SANDBOX_STATUS_MAGIC, SANDBOX_STEP_SECCOMP, EPERM, 0}, got;
@@ -398,6 +438,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest as_root[] = {
 		cmocka_unit_test(test_plan_rejects),
 		cmocka_unit_test(test_dynamic_users_distinct),
+		cmocka_unit_test(test_plan_takes_reserved),
 		cmocka_unit_test(test_subid_ranges),
 		cmocka_unit_test(test_warning_line),
 	};
