@@ -124,10 +124,10 @@ struct idquery_result {
 /* What runs in the child: answer req into fd. */
 typedef void (*idquery_child_fn)(const struct idquery_req *req, int fd);
 
-/* Ask the account database in a child.  0 and *ret on a well-formed answer
- * from a child that exited 0; -ENOENT when a name does not exist; the
- * lookup's -errno when it failed; -EPROTO for a short, long or malformed
- * record; -ECHILD when the child died or exited non-zero; -ETIMEDOUT
+/* Ask the account database in a child.  0 and *ret on one well-formed
+ * answer from a child that then exited; -ENOENT when a name does not exist;
+ * the lookup's -errno when it failed; -EPROTO for a short, long, malformed
+ * or missing record; -ECHILD when a signal killed the child; -ETIMEDOUT
  * after IDQUERY_TIMEOUT_MS (the child is killed).  Every failure means no
  * answer: callers fail closed. */
 int idquery_run(const struct idquery_req *req, struct idquery_result *ret);
