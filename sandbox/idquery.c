@@ -256,7 +256,8 @@ int idquery_parse(const struct idquery_req *req, const void *buf, size_t len,
 		for (size_t i = 0; i < n; i++)
 			if (w.state[i] == IDQUERY_ABSENT && w.id[i])
 				return -EPROTO;
-		if (w.state[0] == IDQUERY_ABSENT && w.id[1])
+		/* Without a group, slot 1 is the user's primary gid. */
+		if (n == 1 && w.state[0] == IDQUERY_ABSENT && w.id[1])
 			return -EPROTO;
 		if (w.state[0] == IDQUERY_ABSENT || (n == 2 && w.state[1] == IDQUERY_ABSENT))
 			return -ENOENT;

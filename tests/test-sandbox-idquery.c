@@ -230,6 +230,13 @@ static void test_parse_names(void **state)
 	assert_int_equal(parse(&req, &w, &res), -ENOENT);
 	w.id[1] = 20; /* absent, yet with an id */
 	assert_int_equal(parse(&req, &w, &res), -EPROTO);
+	/* No such user, the group exists: still no answer. */
+	w.state[0] = IDQUERY_ABSENT;
+	w.id[0] = 0;
+	w.state[1] = IDQUERY_PRESENT;
+	assert_int_equal(parse(&req, &w, &res), -ENOENT);
+	w.id[0] = 1001; /* absent, yet with an id */
+	assert_int_equal(parse(&req, &w, &res), -EPROTO);
 	/* No such user. */
 	req.group = NULL;
 	memset(&w, 0, sizeof(w));
@@ -454,6 +461,9 @@ static void test_real_lookups(void **state)
 	assert_int_equal(idquery_run(&req, &res), -ENOENT);
 	req.user = "root";
 	req.group = "conduit-no-such-group";
+	assert_int_equal(idquery_run(&req, &res), -ENOENT);
+	req.user = "conduit-no-such-user";
+	req.group = "root";
 	assert_int_equal(idquery_run(&req, &res), -ENOENT);
 	/* The lookups ran, and no NSS module came into this process. */
 	assert_false(maps_contain("libnss_"));
