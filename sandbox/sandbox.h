@@ -125,7 +125,9 @@ void sandbox_options_init(struct sandbox_options *opts);
  * options), -ENOENT (exec, user or group not found), -EPERM (a syscall the
  * policy may never allow), -EOPNOTSUPP (required Landlock ABI missing,
  * required namespace not permitted), -EUSERS (dynamic range exhausted),
- * -ENOMEM, other -errno from the kernel. */
+ * -ENOMEM; when the account database gave no answer (asked in a child):
+ * the lookup's -errno, -EPROTO (malformed answer), -ECHILD (child killed),
+ * -ETIMEDOUT; other -errno from the kernel. */
 int sandbox_plan_new(const struct layer_spec *spec, const struct sandbox_options *opts,
 		     struct sandbox_plan **ret_plan);
 /* Lock n (1..SANDBOX_DYNUSER_BATCH_MAX) dynamic uids for the plans about to
