@@ -4,6 +4,7 @@
  * raw socketpair measured in the same run.
  *
  *   conduit-bench-broker BROKER     (as root: layers run under dynamic uids)
+ *   conduit-bench-broker BROKER --sixteen N   (only the 16-layer figure, N runs)
  *
  * The program is its own layers: started by the broker with "client" or
  * "echo" it speaks the protocol on fd 3/4.  The driver writes a policy, runs
@@ -448,6 +449,9 @@ static void sixteen(const char *broker, const char *dir, const char *self)
 			i, self);
 	fclose(f);
 	chmod(policy, 0644);
+	/* A previous run's files would count as this run's layers. */
+	unlink(log);
+	unlink(audit);
 	t0 = now_ns();
 	pid = fork();
 	if (pid < 0)
@@ -493,14 +497,21 @@ int main(int argc, char **argv)
 	if (argc == 2 && (strcmp(argv[1], "client") == 0 || strcmp(argv[1], "echo") == 0 ||
 			  strcmp(argv[1], "idle") == 0))
 		return run_layer(argv[1]);
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s BROKER   (as root)\n", argv[0]);
+	/* --sixteen N: only the 16-layer spawn and RSS figure, N times (its
+	 * spread between runs is the machine's load and the page cache). */
+	int only16 = argc == 4 && strcmp(argv[2], "--sixteen") == 0 ? atoi(argv[3]) : 0;
+	if (argc != 2 && (only16 < 1 || only16 > 100)) {
+		fprintf(stderr, "usage: %s BROKER [--sixteen N]   (as root)\n", argv[0]);
 		return 2;
 	}
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n < 0 || !mkdtemp(dir) || chmod(dir, 0755) < 0)
 		die("setup", -errno);
 	self[n] = 0;
+	for (int i = 0; i < only16; i++)
+		sixteen(argv[1], dir, self);
+	if (only16)
+		goto out;
 	snprintf(path, sizeof(path), "%s/bench.policy", dir);
 	f = fopen(path, "w");
 	if (!f)
@@ -527,6 +538,7 @@ int main(int argc, char **argv)
 	}
 	set_cpus(false);
 	sixteen(argv[1], dir, self);
+out:
 	if (getenv("BENCH_KEEP"))
 		return 0;
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);

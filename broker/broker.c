@@ -114,15 +114,58 @@ static bool dep_settled(struct broker *b, size_t j)
 	return !d->start_held && (d->sup.state == SUP_FAILED || d->sup.state == SUP_STOPPED);
 }
 
-int broker_start_due(struct broker *b)
+/* Whether held layer l (still in the policy) has nothing left to wait for. */
+static bool held_due(struct broker *b, const struct blayer *l)
 {
 	size_t n = policy_layer_count(b->policy);
+	size_t a = policy_layer_index(b->policy, l->pl);
+	bool due = true;
 
+	for (size_t j = 0; j < n && due; j++)
+		due = !policy_order_waits(b->order, a, j) || dep_settled(b, j);
+	return due;
+}
+
+/* Reserve dynamic uids for the held layers about to start, so that one
+ * account-database child checks them all instead of one child per layer.
+ * Only an estimate: a layer the pool cannot serve acquires its own uid. */
+static void dynpool_fill(struct broker *b)
+{
+	size_t want = 0;
+
+	/* Rootless, layers keep the broker's uid; a nested pass (a start
+	 * that settled a dependency at once) uses what the outer one holds. */
+	if (geteuid() != 0 || b->ndynpool > 0)
+		return;
+	for (size_t i = 0; i < b->nlayers && want < SANDBOX_DYNUSER_BATCH_MAX; i++) {
+		const struct blayer *l = b->layers[i];
+		if (l->start_held && l->pl && !b->stopping &&
+		    policy_layer_index(b->policy, l->pl) != SIZE_MAX &&
+		    l->pl->spec.user_kind == LAYER_USER_DYNAMIC && held_due(b, l))
+			want++;
+	}
+	/* One layer costs one child either way.  A failed reservation leaves
+	 * each layer to acquire its own uid and report its own error. */
+	if (want > 1 && sandbox_dynuser_reserve(NULL, want, b->dynpool) == 0)
+		b->ndynpool = want;
+}
+
+struct sandbox_dynuser *broker_dynuser_next(struct broker *b)
+{
+	for (size_t i = 0; i < b->ndynpool; i++)
+		if (b->dynpool[i].lock_fd >= 0)
+			return &b->dynpool[i];
+	return NULL;
+}
+
+int broker_start_due(struct broker *b)
+{
+	int r = 0;
+
+	dynpool_fill(b);
 	for (size_t i = 0; i < b->nlayers; i++) {
 		struct blayer *l = b->layers[i];
 		size_t a = policy_layer_index(b->policy, l->pl);
-		bool due = true;
-		int r;
 
 		if (!l->start_held)
 			continue;
@@ -130,16 +173,16 @@ int broker_start_due(struct broker *b)
 			l->start_held = false; /* removed by a reload, or stopping */
 			continue;
 		}
-		for (size_t j = 0; j < n && due; j++)
-			due = !policy_order_waits(b->order, a, j) || dep_settled(b, j);
-		if (!due)
+		if (!held_due(b, l))
 			continue;
 		l->start_held = false;
 		r = layer_start(l);
 		if (r < 0)
-			return r;
+			break;
 	}
-	return 0;
+	sandbox_dynuser_release(b->dynpool, b->ndynpool);
+	b->ndynpool = 0;
+	return r;
 }
 
 int broker_layer_ready(struct blayer *l)

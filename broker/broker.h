@@ -23,6 +23,7 @@
 #include "audit.h"
 #include "loop.h"
 #include "policy.h"
+#include "sandbox.h"
 #include "supervise.h"
 
 /* Per-layer limits (docs/broker.md, "Limits"). */
@@ -106,6 +107,10 @@ struct broker {
 	bool audit_broken;		 /* the last audit write failed */
 	struct loop_source *audit_timer; /* flushes deferred decision records */
 	int exit_code;
+	/* Dynamic uids reserved for the layers one broker_start_due() pass
+	 * starts, checked by one lookup child; released when the pass ends. */
+	struct sandbox_dynuser dynpool[SANDBOX_DYNUSER_BATCH_MAX];
+	size_t ndynpool;
 };
 
 /* broker.c */
@@ -134,6 +139,8 @@ void broker_check_done(struct broker *b);
  * gave up (failed, or stopped after a start).  Call whenever one of these
  * may have changed. */
 int broker_start_due(struct broker *b);
+/* A reserved dynamic uid not yet taken by a plan, or NULL (layer.c). */
+struct sandbox_dynuser *broker_dynuser_next(struct broker *b);
 /* A valid hello made l ready: layers waiting for it may start. */
 int broker_layer_ready(struct blayer *l);
 

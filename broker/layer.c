@@ -383,6 +383,8 @@ static int layer_spawn(struct blayer *l)
 	so.nkeep = 2;
 	so.stdio[1] = 1;
 	so.stdio[2] = 2;
+	if (spec->user_kind == LAYER_USER_DYNAMIC)
+		so.dynuser = broker_dynuser_next(b);
 	r = sandbox_plan_new(spec, &so, &l->plan);
 	if (r < 0) {
 		broker_log("layer %s: sandbox plan: %s", l->name, strerror(-r));

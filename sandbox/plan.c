@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Phase 1, in the parent before fork: everything that may allocate, use
- * NSS or walk paths as the parent.  The result is plain data and fds that
+ * Phase 1, in the parent before fork: everything that may allocate, ask
+ * the account database (in a child of its own: idquery.c) or walk paths as
+ * the parent.  The result is plain data and fds that
  * sandbox_apply() uses with raw system calls only.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,8 +108,20 @@ static int plan_ids(const struct layer_spec *spec, const struct sandbox_options 
 	plan->change_ids = true;
 	switch (spec->user_kind) {
 	case LAYER_USER_DYNAMIC: {
+		struct sandbox_dynuser *d = opts->dynuser;
 		uid_t uid;
-		int r = dynuser_acquire(opts->lock_dir, &uid, &plan->lock_fd);
+		int r;
+		if (d && d->lock_fd >= 0) {
+			/* Reserved and checked by sandbox_dynuser_reserve(). */
+			if (d->uid < SANDBOX_DYNAMIC_UID_MIN || d->uid > SANDBOX_DYNAMIC_UID_MAX)
+				return -EINVAL;
+			plan->uid = d->uid;
+			plan->gid = (gid_t)d->uid;
+			plan->lock_fd = d->lock_fd;
+			d->lock_fd = -1;
+			return 0;
+		}
+		r = dynuser_acquire(opts->lock_dir, 1, &uid, &plan->lock_fd);
 		if (r < 0)
 			return r;
 		plan->uid = uid;
@@ -126,22 +137,23 @@ static int plan_ids(const struct layer_spec *spec, const struct sandbox_options 
 		plan->gid = spec->gid;
 		return 0;
 	case LAYER_USER_NAME: {
-		if (!spec->user_name)
+		struct idquery_req req = {
+			.kind = IDQUERY_NAMES,
+			.user = spec->user_name,
+			.group = spec->group_name,
+		};
+		struct idquery_result res;
+		int r;
+		if (!spec->user_name || !*spec->user_name ||
+		    (spec->group_name && !*spec->group_name))
 			return -EINVAL;
-		errno = 0;
-		struct passwd *pw = getpwnam(spec->user_name);
-		if (!pw)
-			return errno ? -errno : -ENOENT;
-		plan->uid = pw->pw_uid;
-		plan->gid = pw->pw_gid;
-		if (spec->group_name) {
-			errno = 0;
-			struct group *gr = getgrnam(spec->group_name);
-			if (!gr)
-				return errno ? -errno : -ENOENT;
-			plan->gid = gr->gr_gid;
-		}
-		if (plan->uid == 0 || plan->gid == 0)
+		r = idquery_run(&req, &res);
+		if (r < 0)
+			return r;
+		plan->uid = res.uid;
+		plan->gid = res.gid;
+		if (plan->uid == 0 || plan->gid == 0 || plan->uid == (uid_t)-1 ||
+		    plan->gid == (gid_t)-1)
 			return -EPERM;
 		return 0;
 	}

@@ -7,7 +7,8 @@
  * locks:
  *
  *   1. sandbox_plan_new() in the parent, before fork: resolves users and
- *      groups, allocates a dynamic uid/gid, opens the executable, /dev/null
+ *      groups (in a short-lived child: the caller never loads an NSS
+ *      module), allocates a dynamic uid/gid, opens the executable, /dev/null
  *      and the Landlock ruleset, compiles the seccomp filter to BPF and
  *      builds argv/envp.  May allocate, may fail with -errno.
  *   2. sandbox_apply() in the child, between fork and exec: applies every
@@ -68,6 +69,15 @@ enum sandbox_step {
 #define SANDBOX_DYNAMIC_UID_MAX	 86015u
 #define SANDBOX_DYNAMIC_LOCK_DIR "/run/conduit/dynamic-users"
 
+/* Dynamic uids locked ahead of sandbox_plan_new(), so that one lookup
+ * child checks a whole batch (the broker's start of many layers). */
+#define SANDBOX_DYNUSER_BATCH_MAX 32
+
+struct sandbox_dynuser {
+	uid_t uid;
+	int lock_fd; /* holds uid; -1 once a plan has taken it */
+};
+
 /* Extra fds the layer keeps besides stdio (the channel, a key pipe, ...). */
 #define SANDBOX_KEEP_MAX 16
 
@@ -94,6 +104,10 @@ struct sandbox_options {
 	const char *const *argv;
 	/* Where dynamic-user locks live (NULL: SANDBOX_DYNAMIC_LOCK_DIR). */
 	const char *lock_dir;
+	/* A uid from sandbox_dynuser_reserve() to use instead of acquiring
+	 * one, or NULL.  When the plan changes ids for a dynamic user it takes
+	 * the lock (sets lock_fd to -1); otherwise the caller still owns it. */
+	struct sandbox_dynuser *dynuser;
 #ifdef SANDBOX_TEST_HOOKS
 	/* Test builds only: fail this step with EIO before doing it. */
 	enum sandbox_step fail_step;
@@ -111,9 +125,19 @@ void sandbox_options_init(struct sandbox_options *opts);
  * options), -ENOENT (exec, user or group not found), -EPERM (a syscall the
  * policy may never allow), -EOPNOTSUPP (required Landlock ABI missing,
  * required namespace not permitted), -EUSERS (dynamic range exhausted),
- * -ENOMEM, other -errno from the kernel. */
+ * -ENOMEM; when the account database gave no answer (asked in a child):
+ * the lookup's -errno, -EPROTO (malformed answer), -ECHILD (child killed),
+ * -ETIMEDOUT; other -errno from the kernel. */
 int sandbox_plan_new(const struct layer_spec *spec, const struct sandbox_options *opts,
 		     struct sandbox_plan **ret_plan);
+/* Lock n (1..SANDBOX_DYNUSER_BATCH_MAX) dynamic uids for the plans about to
+ * be made, checked against the account database by one child.  Root only
+ * (-EPERM otherwise).  Errors as sandbox_plan_new() for dynamic users; on
+ * failure nothing is held.  The caller releases what no plan took. */
+int sandbox_dynuser_reserve(const char *lock_dir, size_t n, struct sandbox_dynuser *ret);
+/* Close the locks still held in d[0..n).  Accepts NULL. */
+void sandbox_dynuser_release(struct sandbox_dynuser *d, size_t n);
+
 /* Closes the plan's fds and releases its dynamic uid.  Accepts NULL. */
 void sandbox_plan_free(struct sandbox_plan *plan);
 
