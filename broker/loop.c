@@ -276,6 +276,22 @@ int loop_io_set_events(struct loop_source *s, uint32_t events)
 	return 0;
 }
 
+int loop_io_rearm(struct loop_source *s)
+{
+	struct epoll_event ev = {.events = 0};
+
+	if (!s || s->dead || s->type != SOURCE_IO)
+		return -EINVAL;
+	/* EPOLL_CTL_MOD polls the fd again and, if it is ready, queues the
+	 * source at the tail of the ready list: the sources ready before it
+	 * get their turn first. */
+	ev.events = s->events;
+	ev.data.ptr = s;
+	if (epoll_ctl(s->loop->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
 int loop_add_signal(struct loop *l, int signo, loop_signal_fn fn, void *userdata,
 		    struct loop_source **ret_source)
 {

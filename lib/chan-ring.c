@@ -278,6 +278,30 @@ int chan_ring_frame(cdt_chan *chan, const uint8_t *plain, size_t plen, int *fds,
 	return r;
 }
 
+int chan_ring_edge(cdt_chan *chan)
+{
+	if (!chan || chan->role != CDT_ROLE_BROKER || !chan->ring)
+		return -EINVAL;
+	/* Announcements taken already would be lost; none are before the
+	 * first frame after the acknowledgement. */
+	if (chan->ring->credit)
+		return -EBUSY;
+	chan->ring->rx_edge = true;
+	return 0;
+}
+
+bool chan_ring_pending(cdt_chan *chan)
+{
+	uint64_t ctr;
+	size_t len;
+
+	if (!chan || !chan->ring || !chan->ring->rx_edge || chan->err)
+		return false;
+	/* A record, or a head the next receive will refuse: either way that
+	 * receive is due. */
+	return ring_peek(&chan->ring->rx, &ctr, &len) != 0;
+}
+
 int chan_ring_hup(cdt_chan *chan)
 {
 	uint8_t b;
