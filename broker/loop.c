@@ -239,7 +239,11 @@ int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *us
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0)
 		return -errno;
-	if (!(fl & O_NONBLOCK))
+	/* An edge-triggered source is a wake-up its callback does not read
+	 * (a layer's announcement eventfd): the open file may be shared
+	 * with a process that clears O_NONBLOCK, which must not cost that
+	 * process's channel its watch. */
+	if (!(fl & O_NONBLOCK) && !(events & EPOLLET))
 		return -EINVAL;
 	s = source_new(l, SOURCE_IO, userdata);
 	if (!s)

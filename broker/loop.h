@@ -57,9 +57,10 @@ int loop_new(struct loop **ret_loop);
 void loop_free(struct loop *l);
 
 /* Watch fd for events (EPOLLIN, EPOLLOUT, ...; level-triggered unless
- * EPOLLET).  The fd is
- * not owned: free the source before closing it.  Errors: -EINVAL when fd is
- * not both O_NONBLOCK and FD_CLOEXEC, -EEXIST when already watched, -errno. */
+ * EPOLLET, which marks a wake-up the callback never reads).  The fd is not
+ * owned: free the source before closing it.  Errors: -EINVAL when fd is
+ * not FD_CLOEXEC, or not O_NONBLOCK without EPOLLET; -EEXIST when already
+ * watched, -errno. */
 int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *userdata,
 		struct loop_source **ret_source);
 /* Change the events an io source waits for.  Errors: -EINVAL, -errno. */

@@ -102,8 +102,9 @@ int chan_ring_offer(cdt_chan *chan)
 	 * Layer to broker: an eventfd in semaphore mode; each read takes one
 	 * announcement, so it stays readable while frames wait and a
 	 * level-triggered poller that handles one frame per turn is woken
-	 * for the next.  The layer shares that open file, so the broker
-	 * reads it with RWF_NOWAIT (chan-recv.c). */
+	 * for the next.  The layer shares that open file, so the broker's
+	 * loop never reads it (chan_ring_edge), and a receive without that
+	 * loop reads it with RWF_NOWAIT (chan-recv.c). */
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		r = -errno;
