@@ -120,7 +120,8 @@ static int chan_sock_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 	return 0;
 }
 
-/* Take one announcement; only a layer's (sleep) waits for one.  A layer
+/* Take one announcement: a layer's sleep waits for one, every other take
+ * returns at once.  A layer
  * reads one byte of its pipe from the broker (end of file: the broker is
  * gone).  The broker reads the layer's eventfd, an open file the layer
  * shares and whose O_NONBLOCK it may clear: RWF_NOWAIT does not depend on

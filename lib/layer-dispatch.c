@@ -461,8 +461,8 @@ int cdt_layer_run(cdt_layer *layer)
 			return 0;
 		if (r < 0)
 			return r;
-		/* A sleep that found nothing (a socket without O_NONBLOCK
-		 * cleared, before the ring) polls like the rest. */
+		/* A sleep that found nothing (before the ring, on an
+		 * O_NONBLOCK socket) polls like the rest. */
 		if ((sleep && r > 0) || cdt_layer_want_dispatch(layer) || r == LAYER_BATCH)
 			continue;
 		/* The channel's own fds, not the epoll set cdt_layer_fd()
