@@ -53,9 +53,10 @@ struct blayer {
 	const struct policy_layer *pl; /* in b->policy; NULL once removed by a reload */
 	struct sup_layer sup;
 	struct loop_source *sup_timer;
-	struct loop_source *child; /* pidfd source while a process exists */
-	struct loop_source *chan_src;
-	struct loop_source *chan_out_src; /* ring mode: the socket, for room and hang-ups */
+	struct loop_source *child;	  /* pidfd source while a process exists */
+	struct loop_source *chan_src;	  /* the socket; ring mode: the eventfd (edge) */
+	struct loop_source *chan_out_src; /* ring mode: the socket, for its frames, room
+					   * and hang-ups */
 	struct loop_source *err_src;
 	cdt_chan *chan;
 	int err_fd; /* read end of the layer's stderr pipe */

@@ -74,16 +74,21 @@ void dispatch_update_events(struct blayer *l)
 {
 	uint32_t out = cdt_chan_want_write(l->chan) ? EPOLLOUT : 0;
 
-	/* With the ring on, input is announced on its eventfd and the
-	 * socket is watched for room (and, always, hang-ups) alone. */
+	/* With the ring on, the eventfd wakes us for ring frames and the
+	 * socket for its own frames, room and hang-ups. */
 	if (l->chan_out_src)
-		(void)loop_io_set_events(l->chan_out_src, out);
+		(void)loop_io_set_events(l->chan_out_src, EPOLLIN | out);
 	else if (l->chan_src)
 		(void)loop_io_set_events(l->chan_src, EPOLLIN | out);
 }
 
-/* The layer acknowledged the ring: from now on its frames are announced on
- * the ring's eventfd instead of arriving on the socket. */
+/* The layer acknowledged the ring: from now on most of its frames come
+ * through the ring.  Its eventfd only wakes us, edge-triggered, and is
+ * never read (chan_ring_edge, set at the offer): one system call less per
+ * frame, and no
+ * flag or counter the layer sets on that shared file can make us block.
+ * The socket, level-triggered, brings the frames that take it (fds, large
+ * ones), room and hang-ups. */
 static int dispatch_watch_ring(struct blayer *l)
 {
 	int fd = chan_rx_fd(l->chan);
@@ -93,12 +98,12 @@ static int dispatch_watch_ring(struct blayer *l)
 		return 0;
 	loop_source_free(l->chan_src);
 	l->chan_src = NULL;
-	r = loop_add_io(l->b->loop, fd, EPOLLIN, dispatch_chan_event, l, &l->chan_src);
+	r = loop_add_io(l->b->loop, fd, EPOLLIN | EPOLLET, dispatch_chan_event, l, &l->chan_src);
 	if (r < 0)
 		return r;
 	return loop_add_io(l->b->loop, chan_tx_fd(l->chan),
-			   cdt_chan_want_write(l->chan) ? EPOLLOUT : 0, dispatch_chan_event, l,
-			   &l->chan_out_src);
+			   EPOLLIN | (cdt_chan_want_write(l->chan) ? EPOLLOUT : 0),
+			   dispatch_chan_event, l, &l->chan_out_src);
 }
 
 /* Queue msg to l.  -ENOBUFS: l is not reading (its queue is full). */
@@ -281,9 +286,14 @@ static int handle(struct blayer *l, cdt_msg *m)
 int dispatch_chan_event(struct loop_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct blayer *l = userdata;
+	/* The eventfd woke us but the ring is empty: the announcement was for
+	 * a frame on the socket (whose own event brings it), for one an
+	 * earlier turn took, or for nothing.  No read that would say EAGAIN. */
+	int burst = l->chan_out_src && s == l->chan_src && !chan_ring_pending(l->chan)
+			    ? 0
+			    : BROKER_READ_BURST;
 	int r = 0;
 
-	(void)s;
 	(void)fd;
 	if (revents & EPOLLOUT) {
 		r = cdt_chan_flush(l->chan);
@@ -296,7 +306,7 @@ int dispatch_chan_event(struct loop_source *s, int fd, uint32_t revents, void *u
 	}
 	/* A bounded number per turn: a flooding layer waits for the next turn
 	 * like everyone else instead of starving them. */
-	for (int i = 0; i < BROKER_READ_BURST && l->chan && !l->dropped; i++) {
+	for (int i = 0; i < burst && l->chan && !l->dropped; i++) {
 		cdt_msg *m = NULL;
 
 		r = cdt_chan_recv(l->chan, &m);
@@ -339,6 +349,12 @@ int dispatch_chan_event(struct loop_source *s, int fd, uint32_t revents, void *u
 			layer_chan_ended(l, true);
 			return 0;
 		}
+		/* Frames left in the ring wake nobody (the eventfd is
+		 * edge-triggered): queue this layer behind the others for
+		 * one more turn.  A failure leaves them for the layer's next
+		 * announcement; the loop itself is fine. */
+		if (l->chan_src && chan_ring_pending(l->chan))
+			(void)loop_io_rearm(l->chan_src);
 	}
 	dispatch_reap(l->b);
 	return 0;

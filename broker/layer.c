@@ -472,6 +472,12 @@ static int layer_spawn(struct blayer *l)
 	r = chan_ring_offer(l->chan);
 	if (r < 0 && r != -EPIPE && r != -ECONNRESET)
 		goto out;
+	/* Our loop never reads the layer's announcements, from its very
+	 * first ring frame on (dispatch_watch_ring). */
+	if (r == 0)
+		r = chan_ring_edge(l->chan);
+	if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+		goto out;
 	r = loop_add_io(b->loop, cdt_chan_fd(l->chan), EPOLLIN, dispatch_chan_event, l,
 			&l->chan_src);
 	if (r < 0)

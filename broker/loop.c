@@ -239,7 +239,11 @@ int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *us
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0)
 		return -errno;
-	if (!(fl & O_NONBLOCK))
+	/* An edge-triggered source is a wake-up its callback does not read
+	 * (a layer's announcement eventfd): the open file may be shared
+	 * with a process that clears O_NONBLOCK, which must not cost that
+	 * process's channel its watch. */
+	if (!(fl & O_NONBLOCK) && !(events & EPOLLET))
 		return -EINVAL;
 	s = source_new(l, SOURCE_IO, userdata);
 	if (!s)
@@ -273,6 +277,22 @@ int loop_io_set_events(struct loop_source *s, uint32_t events)
 	if (epoll_ctl(s->loop->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0)
 		return -errno;
 	s->events = events;
+	return 0;
+}
+
+int loop_io_rearm(struct loop_source *s)
+{
+	struct epoll_event ev = {.events = 0};
+
+	if (!s || s->dead || s->type != SOURCE_IO)
+		return -EINVAL;
+	/* EPOLL_CTL_MOD polls the fd again and, if it is ready, queues the
+	 * source at the tail of the ready list: the sources ready before it
+	 * get their turn first. */
+	ev.events = s->events;
+	ev.data.ptr = s;
+	if (epoll_ctl(s->loop->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0)
+		return -errno;
 	return 0;
 }
 

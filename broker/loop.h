@@ -56,13 +56,20 @@ int loop_new(struct loop **ret_loop);
  * its default action.  Accepts NULL. */
 void loop_free(struct loop *l);
 
-/* Watch fd for events (EPOLLIN, EPOLLOUT, ...; level-triggered).  The fd is
- * not owned: free the source before closing it.  Errors: -EINVAL when fd is
- * not both O_NONBLOCK and FD_CLOEXEC, -EEXIST when already watched, -errno. */
+/* Watch fd for events (EPOLLIN, EPOLLOUT, ...; level-triggered unless
+ * EPOLLET, which marks a wake-up the callback never reads).  The fd is not
+ * owned: free the source before closing it.  Errors: -EINVAL when fd is
+ * not FD_CLOEXEC, or not O_NONBLOCK without EPOLLET; -EEXIST when already
+ * watched, -errno. */
 int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *userdata,
 		struct loop_source **ret_source);
 /* Change the events an io source waits for.  Errors: -EINVAL, -errno. */
 int loop_io_set_events(struct loop_source *s, uint32_t events);
+/* An edge-triggered source (EPOLLET) whose fd is still ready is reported
+ * again by a later turn, behind the events already waiting, as if it had
+ * just become ready: for a callback that left work for its next turn.
+ * Errors: -EINVAL, -errno. */
+int loop_io_rearm(struct loop_source *s);
 
 /* Route signo to fn.  Blocks signo for the calling thread.  One source per
  * signal.  Errors: -EINVAL (bad or unblockable signal), -EBUSY, -errno. */

@@ -5,6 +5,7 @@
  * came with the frame and leaves the channel unusable.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -122,20 +123,32 @@ static int chan_sock_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 	return 0;
 }
 
-/* Take one announcement without blocking.  A layer reads one byte of its
- * pipe from the broker (end of file: the broker is gone).  The broker reads
- * the layer's eventfd, an open file the layer shares and whose O_NONBLOCK
- * it may clear: RWF_NOWAIT does not depend on that flag.  Kernels before
- * 5.12 refuse it for eventfds, and the flag set at creation is all there
- * is then.  Layers keep read(): their sandbox allows nothing else. */
-static ssize_t chan_kick_take(const cdt_chan *chan, uint64_t *ret_n)
+/* Take one announcement: a layer's sleep waits for one, every other take
+ * returns at once.  A layer
+ * reads one byte of its pipe from the broker (end of file: the broker is
+ * gone).  The broker reads the layer's eventfd, an open file the layer
+ * shares and whose O_NONBLOCK it may clear: RWF_NOWAIT does not depend on
+ * that flag.  Kernels before 5.12 refuse it for eventfds, and the flag set
+ * at creation is all there is then.  Layers keep read(): their sandbox
+ * allows nothing else. */
+static ssize_t chan_kick_take(cdt_chan *chan, uint64_t *ret_n, bool sleep)
 {
-	int fd = chan->ring->kick_in;
+	struct chan_ring *ring = chan->ring;
+	int fd = ring->kick_in;
 	ssize_t k = -1;
 
 	if (chan->role == CDT_ROLE_LAYER) {
-		/* From the broker: one byte per frame through a pipe. */
+		/* From the broker: one byte per frame through a pipe.  The
+		 * read end is ours alone, so its O_NONBLOCK follows the last
+		 * kind of read: a layer that keeps waiting in read() (one
+		 * system call per wait instead of poll() and read()) or keeps
+		 * polling pays no fcntl() per frame. */
 		uint8_t b;
+		if (ring->kick_block != sleep) {
+			if (fcntl(fd, F_SETFL, sleep ? 0 : O_NONBLOCK) < 0)
+				return -1;
+			ring->kick_block = sleep;
+		}
 		k = read(fd, &b, 1);
 		if (k == 1) {
 			*ret_n = 1;
@@ -154,6 +167,41 @@ static ssize_t chan_kick_take(const cdt_chan *chan, uint64_t *ret_n)
 	return k;
 }
 
+/* The broker's loop (chan_ring_edge): the next frame is the ring's next
+ * record if it carries the expected counter; otherwise it went over the
+ * socket, where it must be if the ring already holds a later one.  An
+ * empty ring and an empty socket are "nothing yet", whatever the layer
+ * announced: announcements are never read here, so nothing a layer does to
+ * its eventfd (flags, counter) reaches this side. */
+/* Copy the ring's next record (len bytes, the expected counter) out: a
+ * BULK frame the waiting message wants goes straight to its store
+ * (chan_bulk() checks it there), anything else to rxbuf. */
+static int chan_ring_take(cdt_chan *chan, struct chan_dgram *d, size_t len)
+{
+	if (chan->rx_bulk && len == msg_bulkf_want(chan->rx_bulk)) {
+		d->buf = msg_bulkf_slot(chan->rx_bulk, len);
+		if (!d->buf)
+			return -ENOMEM;
+	}
+	ring_take(&chan->ring->rx, d->buf);
+	d->len = len;
+	return 0;
+}
+
+static int chan_edge_read(cdt_chan *chan, struct chan_dgram *d)
+{
+	uint64_t ctr;
+	size_t len;
+	int r = ring_peek(&chan->ring->rx, &ctr, &len);
+
+	if (r < 0)
+		return r;
+	if (r == 1 && ctr == chan->rx_ctr)
+		return chan_ring_take(chan, d, len);
+	int s = chan_sock_read(chan, d, false);
+	return s == -EAGAIN && r == 1 ? -CDT_E_PROTO : s;
+}
+
 /* The next announced frame, from the ring or, when the ring's next record
  * is a later frame (or there is none), from the socket. */
 static int chan_ring_read(cdt_chan *chan, struct chan_dgram *d, bool block)
@@ -164,17 +212,23 @@ static int chan_ring_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 	int r;
 
 	d->nfds = 0;
+	if (ring->rx_edge)
+		return chan_edge_read(chan, d);
 	while (ring->credit == 0) {
+		/* A layer that may block sleeps in read() on its pipe: every
+		 * frame is announced there, and the pipe reads as end of file
+		 * once the broker is gone, so nothing else can wake it. */
+		bool sleep = block && chan->role == CDT_ROLE_LAYER;
 		uint64_t n;
 		ssize_t k;
 
-		if (chan->wait_first) {
+		if (chan->wait_first && !sleep) {
 			chan->wait_first = false;
 			r = chan_wait(chan, false, -1);
 			if (r < 0)
 				return r;
 		}
-		k = chan_kick_take(chan, &n);
+		k = chan_kick_take(chan, &n, sleep);
 		if (k == sizeof(n)) {
 			ring->credit = n;
 			break;
@@ -204,18 +258,8 @@ static int chan_ring_read(cdt_chan *chan, struct chan_dgram *d, bool block)
 	if (r < 0)
 		return r;
 	ring->credit--;
-	if (r == 1 && ctr == chan->rx_ctr) {
-		/* A BULK frame the waiting message wants goes straight to
-		 * its store (chan_bulk() checks it there). */
-		if (chan->rx_bulk && len == msg_bulkf_want(chan->rx_bulk)) {
-			d->buf = msg_bulkf_slot(chan->rx_bulk, len);
-			if (!d->buf)
-				return -ENOMEM;
-		}
-		ring_take(&ring->rx, d->buf);
-		d->len = len;
-		return 0;
-	}
+	if (r == 1 && ctr == chan->rx_ctr)
+		return chan_ring_take(chan, d, len);
 	/* Announced after it was sent: it must be there already. */
 	r = chan_sock_read(chan, d, false);
 	return r == -EAGAIN ? -CDT_E_PROTO : r;

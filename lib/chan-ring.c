@@ -102,8 +102,9 @@ int chan_ring_offer(cdt_chan *chan)
 	 * Layer to broker: an eventfd in semaphore mode; each read takes one
 	 * announcement, so it stays readable while frames wait and a
 	 * level-triggered poller that handles one frame per turn is woken
-	 * for the next.  The layer shares that open file, so the broker
-	 * reads it with RWF_NOWAIT (chan-recv.c). */
+	 * for the next.  The layer shares that open file, so the broker's
+	 * loop never reads it (chan_ring_edge), and a receive without that
+	 * loop reads it with RWF_NOWAIT (chan-recv.c). */
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		r = -errno;
@@ -276,6 +277,30 @@ int chan_ring_frame(cdt_chan *chan, const uint8_t *plain, size_t plen, int *fds,
 	for (size_t i = 0; i < nfds; i++)
 		close_fd(&fds[i]);
 	return r;
+}
+
+int chan_ring_edge(cdt_chan *chan)
+{
+	if (!chan || chan->role != CDT_ROLE_BROKER || !chan->ring)
+		return -EINVAL;
+	/* Announcements taken already would be lost; none are before the
+	 * first frame after the acknowledgement. */
+	if (chan->ring->credit)
+		return -EBUSY;
+	chan->ring->rx_edge = true;
+	return 0;
+}
+
+bool chan_ring_pending(cdt_chan *chan)
+{
+	uint64_t ctr;
+	size_t len;
+
+	if (!chan || !chan->ring || !chan->ring->rx_edge || chan->err)
+		return false;
+	/* A record, or a head the next receive will refuse: either way that
+	 * receive is due. */
+	return ring_peek(&chan->ring->rx, &ctr, &len) != 0;
 }
 
 int chan_ring_hup(cdt_chan *chan)

@@ -46,6 +46,10 @@ struct chan_ring {
 			       * wait, as pollers expect) */
 	uint32_t unannounced; /* frames sent and not announced yet: at
 			       * most CHAN_ANNOUNCE_MAX, 0 between calls */
+	bool rx_edge;	      /* the broker's loop: announcements only wake it and
+			       * are never read (chan_ring_edge) */
+	bool kick_block;      /* a layer's pipe is in blocking mode: its last
+			       * wait slept in read() */
 	bool tx_on;	      /* our frames use the ring (after the offer or the ack) */
 	bool rx_on;	      /* the peer's frames do */
 	int pollfd;	      /* epoll set behind cdt_chan_fd(), -1 until asked for */
@@ -153,6 +157,20 @@ int chan_ring_offer(cdt_chan *chan);
  * switch both directions.  The fds are consumed.  Broker: the
  * acknowledgement (nfds 0) switches receiving to the ring. */
 int chan_ring_frame(cdt_chan *chan, const uint8_t *plain, size_t plen, int *fds, size_t nfds);
+
+/* Broker: stop reading announcements.  The caller watches the announcement
+ * fd edge-triggered and the socket for input (frames with fds, hang-ups);
+ * a receive then takes the ring's next frame without a system call, reads
+ * the socket only when the ring holds no frame or a later one, and says
+ * -EAGAIN when neither has anything.  For a caller that never waits on the
+ * channel itself (cdt_chan_fd(), the blocking receives): the broker's
+ * loop.  Right after chan_ring_offer(), so that it holds from the first
+ * frame through the ring.  -EINVAL unless we offered a ring. */
+int chan_ring_edge(cdt_chan *chan);
+
+/* Edge mode: a record waits in the ring, so another receive is due
+ * without any new wake-up. */
+bool chan_ring_pending(cdt_chan *chan);
 
 /* After a wait that woke on POLLHUP, or when nothing is announced: is the
  * peer's socket end closed?  -CDT_E_EOF if so, else -EAGAIN. */

@@ -310,6 +310,17 @@ static int dispatch_wait_step(cdt_layer *layer, int64_t deadline)
 
 	if (deadline >= 0 && deadline - dispatch_now_ms() <= 0)
 		return -ETIMEDOUT;
+	/* No deadline and nothing to send: sleep in read() on the
+	 * announcement pipe, one system call per frame instead of poll() and
+	 * read() (chan_recv).  A deadline needs poll()'s timeout, and queued
+	 * output its POLLOUT, so those keep the loop below. */
+	if (deadline < 0 && !cdt_chan_want_write(layer->chan)) {
+		r = chan_recv(layer->chan, &msg, true);
+		if (r == 0)
+			return dispatch_one(layer, msg, true);
+		if (r != -EAGAIN)
+			return layer_fail(layer, r);
+	}
 	/* Right after our call went out its answer is rarely there yet:
 	 * poll first and save the recvmsg() that would say EAGAIN. */
 	r = layer->chan->sent_last && !layer->chan->reasm ? -EAGAIN
@@ -388,22 +399,25 @@ bool cdt_layer_want_dispatch(const cdt_layer *layer)
 	return layer->qhead != NULL;
 }
 
-int cdt_layer_dispatch(cdt_layer *layer)
+/* cdt_layer_dispatch(); sleep: nothing is queued either way, so wait for
+ * one message in read() on the announcement pipe (chan_recv) and handle
+ * just that one: the next sleep finds the next without a read that says
+ * EAGAIN. */
+static int dispatch_batch(cdt_layer *layer, bool sleep)
 {
 	cdt_msg *msg;
 	int n = 0;
 	int r;
 
-	if (!layer)
-		return -EINVAL;
 	/* Queued messages came first; a handler's blocking call may queue
 	 * more, which then also go before anything still in the socket. */
-	for (int i = 0; i < LAYER_BATCH && !layer->err; i++) {
+	for (int i = 0; i < (sleep ? 1 : LAYER_BATCH) && !layer->err; i++) {
 		if (layer->qhead) {
 			msg = dispatch_unqueue(layer);
 		} else {
-			r = n ? chan_recv_more(layer->chan, &msg)
-			      : cdt_chan_recv(layer->chan, &msg);
+			r = sleep ? chan_recv(layer->chan, &msg, true)
+			    : n	  ? chan_recv_more(layer->chan, &msg)
+				  : cdt_chan_recv(layer->chan, &msg);
 			if (r == -EAGAIN)
 				break;
 			if (r < 0) {
@@ -425,6 +439,13 @@ int cdt_layer_dispatch(cdt_layer *layer)
 	return n;
 }
 
+int cdt_layer_dispatch(cdt_layer *layer)
+{
+	if (!layer)
+		return -EINVAL;
+	return dispatch_batch(layer, false);
+}
+
 int cdt_layer_run(cdt_layer *layer)
 {
 	int r;
@@ -432,12 +453,17 @@ int cdt_layer_run(cdt_layer *layer)
 	if (!layer)
 		return -EINVAL;
 	for (;;) {
-		r = cdt_layer_dispatch(layer);
+		/* Nothing queued either way: sleep in read() (dispatch_batch);
+		 * otherwise take what is there and poll. */
+		bool sleep = !cdt_layer_want_dispatch(layer) && !cdt_layer_want_write(layer);
+		r = dispatch_batch(layer, sleep);
 		if (r == -CDT_E_CLOSED)
 			return 0;
 		if (r < 0)
 			return r;
-		if (cdt_layer_want_dispatch(layer) || r == LAYER_BATCH)
+		/* A sleep that found nothing (before the ring, on an
+		 * O_NONBLOCK socket) polls like the rest. */
+		if ((sleep && r > 0) || cdt_layer_want_dispatch(layer) || r == LAYER_BATCH)
 			continue;
 		/* The channel's own fds, not the epoll set cdt_layer_fd()
 		 * gives event loops: one wake-up instead of two. */

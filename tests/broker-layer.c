@@ -699,10 +699,16 @@ int main(int argc, char **argv)
 		raw_kick();
 		fprintf(stderr, "RESULT ringjunk-sent\n");
 		idle();
-	} else if (strcmp(mode, "kickonly") == 0) {
-		/* Announces a frame that is nowhere. */
-		raw_kick();
-		fprintf(stderr, "RESULT kickonly-sent\n");
+	} else if (strcmp(mode, "kickflood") == 0) {
+		/* Announces 10^5 frames that are nowhere, on an eventfd it
+		 * made blocking, then calls like an honest layer. */
+		if (!chan->ring || fcntl(chan->ring->kick_out, F_SETFL, 0) < 0)
+			fprintf(stderr, "RESULT kickflood-setup failed\n");
+		for (int i = 0; i < 100000; i++)
+			raw_kick();
+		fprintf(stderr, "RESULT kickflood-sent\n");
+		cdt_msg_free(call("ping", "conduit.ping", NULL, NULL));
+		cdt_msg_free(call("routed", "test.echo", "x", "hi"));
 		idle();
 	} else if (strcmp(mode, "reserved") == 0) {
 		cdt_msg *m;

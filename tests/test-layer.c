@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include "chan-util.h"
+#include "chan.h"
 #include "conduit/conduit.h"
 #include "layer.h"
 
@@ -25,6 +27,7 @@ struct fake {
 	cdt_layer *layer;
 	int chan_fd; /* the layer's end, before open */
 	int key_fd;
+	bool closed; /* the broker thread sent its FIN */
 };
 
 static cdt_msg *msg_new(enum cdt_kind kind, uint64_t id, const char *name)
@@ -346,6 +349,66 @@ static void test_call_queues(void **state)
 	assert_false(cdt_layer_want_dispatch(f.layer));
 	reply = broker_recv(&f);
 	assert_int_equal(cdt_msg_call_id(reply), 78);
+	cdt_msg_free(reply);
+	fake_down(&f);
+}
+
+/* The broker side of the end of a session: a ping, then the FIN. */
+static void *broker_ping_fin(void *arg)
+{
+	struct fake *f = arg;
+	cdt_msg *m = NULL;
+
+	if (cdt_msg_new(CDT_KIND_CALL, 79, "conduit.ping", &m) == 0 &&
+	    cdt_chan_send_wait(f->broker, m, WAIT_MS) == 0 && cdt_chan_close(f->broker) == 0)
+		f->closed = true;
+	cdt_msg_free(m);
+	return NULL;
+}
+
+/* Over the rings, a call without deadline and the serving loop with
+ * nothing queued sleep in read() on the announcement pipe: the ping that
+ * comes while the call waits is answered, the call that comes is queued
+ * for the next dispatch, and cdt_layer_run() answers a ping and ends on
+ * the broker's FIN. */
+static void test_ring_sleeps(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct script s = {.f = &f, .ping_first = true};
+	cdt_msg *reply = NULL, *call = msg_new(CDT_KIND_CALL, 1, "x.echo");
+	pthread_t t;
+
+	fake_prepare(&f);
+	assert_int_equal(chan_ring_offer(f.broker), 0);
+	broker_send(&f, broker_hello("greeter"));
+	assert_int_equal(cdt_layer_open_fds(f.chan_fd, f.key_fd, &greeter_opts, &f.layer), 0);
+	cdt_msg_free(broker_recv(&f));
+	assert_int_equal(cdt_layer_serve(f.layer, "hello.greet", on_greet, NULL), 0);
+	served = 0;
+	assert_int_equal(pthread_create(&t, NULL, broker_answer, &s), 0);
+	assert_int_equal(cdt_layer_call(f.layer, call, -1, &reply), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(s.ok, 1);
+	assert_int_equal(s.ping_reply_id, 77);
+	assert_int_equal(cdt_msg_kind(reply), CDT_KIND_REPLY);
+	cdt_msg_free(reply);
+	cdt_msg_free(call);
+	assert_true(f.layer->chan->ring && f.layer->chan->ring->rx_on);
+	assert_true(f.layer->chan->ring->kick_block);
+	assert_int_equal(cdt_layer_dispatch(f.layer), 1);
+	assert_int_equal(served, 1);
+	reply = broker_recv(&f);
+	assert_int_equal(cdt_msg_call_id(reply), 78);
+	cdt_msg_free(reply);
+
+	assert_int_equal(pthread_create(&t, NULL, broker_ping_fin, &f), 0);
+	assert_int_equal(cdt_layer_run(f.layer), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(f.closed);
+	assert_true(f.layer->chan->ring->kick_block);
+	reply = broker_recv(&f);
+	assert_int_equal(cdt_msg_call_id(reply), 79);
 	cdt_msg_free(reply);
 	fake_down(&f);
 }
@@ -850,6 +913,7 @@ int main(void)
 		cmocka_unit_test(test_call_queues),
 		cmocka_unit_test(test_call_async_out_of_order),
 		cmocka_unit_test(test_call_timeout),
+		cmocka_unit_test(test_ring_sleeps),
 		cmocka_unit_test(test_serve),
 		cmocka_unit_test(test_ping),
 		cmocka_unit_test(test_events),
