@@ -143,15 +143,26 @@ static ssize_t chan_kick_take(cdt_chan *chan, uint64_t *ret_n, bool sleep)
 		 * kind of read: a layer that keeps waiting in read() (one
 		 * system call per wait instead of poll() and read()) or keeps
 		 * polling pays no fcntl() per frame. */
-		uint8_t b;
+		/* The BULK frames a message waits for were announced with it:
+		 * their announcements are taken with one read, and the frames
+		 * within this same receive (chan_recv() goes on while a
+		 * message is incomplete), so no credit outlives it. */
+		uint8_t b[CDT_ARGS_MAX];
+		size_t want = 1;
+		if (chan->rx_bulk) {
+			want = 0;
+			for (size_t i = 0; i < chan->rx_bulk->nargs; i++)
+				want += chan->rx_bulk->args[i].type == MSG_TYPE_BULKF &&
+					chan->rx_bulk->args[i].v.frame == MSG_BULKF_NONE;
+		}
 		if (ring->kick_block != sleep) {
 			if (fcntl(fd, F_SETFL, sleep ? 0 : O_NONBLOCK) < 0)
 				return -1;
 			ring->kick_block = sleep;
 		}
-		k = read(fd, &b, 1);
-		if (k == 1) {
-			*ret_n = 1;
+		k = read(fd, b, want);
+		if (k > 0) {
+			*ret_n = (uint64_t)k;
 			k = sizeof(*ret_n);
 		} else if (k == 0) {
 			/* The broker's end is closed: nothing more can come. */

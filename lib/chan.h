@@ -43,7 +43,9 @@ struct chan_ring {
 	uint64_t credit;      /* frames announced and not taken yet (0 or 1: one
 			       * byte of the pipe, or the eventfd in semaphore mode,
 			       * per read, so the fd stays readable while frames
-			       * wait, as pollers expect) */
+			       * wait, as pollers expect; more only for the BULK
+			       * frames of the message being received, all taken
+			       * by the same receive) */
 	uint32_t unannounced; /* frames sent and not announced yet: at
 			       * most CHAN_ANNOUNCE_MAX, 0 between calls */
 	bool rx_edge;	      /* the broker's loop: announcements only wake it and
