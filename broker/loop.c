@@ -44,6 +44,11 @@ struct loop_source {
 	struct loop_source *prev, *next; /* every live source */
 	struct loop_source *next_dead;
 	struct loop_source *next_expired;
+	struct loop_source *next_again; /* io: on the loop's again list */
+	bool again;			/* io: on that list, or on the one this
+					 * turn works through */
+	bool again_more;		/* io: asked again while on it */
+	uint64_t turn;			/* io: the turn that last called it */
 };
 
 struct loop {
@@ -54,6 +59,10 @@ struct loop {
 	struct timeheap timers;
 	struct loop_source *all;
 	struct loop_source *dead; /* freed during dispatch, released after it */
+	/* io sources to call again next turn, after its events (loop_io_rearm) */
+	struct loop_source *again_head;
+	struct loop_source **again_tail;
+	uint64_t turn;
 	size_t n_sources;
 	bool dispatching;
 	bool exit_requested;
@@ -118,6 +127,7 @@ int loop_new(struct loop **ret_loop)
 	if (!l)
 		return -ENOMEM;
 	l->sigfd = -1;
+	l->again_tail = &l->again_head;
 	sigemptyset(&l->sigmask);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0) {
@@ -181,6 +191,29 @@ static void source_unhook(struct loop_source *s)
 	l->n_sources--;
 }
 
+/* Take s off the again list (a few sources at most: a linear scan).  A
+ * source not found there is on the list the current turn works through:
+ * it is freed only after the turn (loop_source_free defers it) and its
+ * dead flag skips it, and its link must stay, or the sources behind it
+ * would lose their call. */
+static void again_unlink(struct loop *l, struct loop_source *s)
+{
+	struct loop_source **pp = &l->again_head;
+
+	if (!s->again)
+		return;
+	while (*pp && *pp != s)
+		pp = &(*pp)->next_again;
+	if (!*pp)
+		return;
+	*pp = s->next_again;
+	if (l->again_tail == &s->next_again)
+		l->again_tail = pp;
+	s->next_again = NULL;
+	s->again = false;
+	s->again_more = false;
+}
+
 void loop_source_free(struct loop_source *s)
 {
 	struct loop *l;
@@ -188,6 +221,7 @@ void loop_source_free(struct loop_source *s)
 	if (!s || s->dead)
 		return;
 	l = s->loop;
+	again_unlink(l, s);
 	source_unhook(s);
 	s->dead = true;
 	s->expired = false;
@@ -282,17 +316,20 @@ int loop_io_set_events(struct loop_source *s, uint32_t events)
 
 int loop_io_rearm(struct loop_source *s)
 {
-	struct epoll_event ev = {.events = 0};
-
 	if (!s || s->dead || s->type != SOURCE_IO)
 		return -EINVAL;
-	/* EPOLL_CTL_MOD polls the fd again and, if it is ready, queues the
-	 * source at the tail of the ready list: the sources ready before it
-	 * get their turn first. */
-	ev.events = s->events;
-	ev.data.ptr = s;
-	if (epoll_ctl(s->loop->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0)
-		return -errno;
+	/* Kept in user space, not by EPOLL_CTL_MOD: a source with work
+	 * left is common (a busy layer), and a system call per message for
+	 * it is not.  The next turn does not sleep and calls it after the
+	 * sources its wait found ready. */
+	if (s->again) {
+		s->again_more = true;
+	} else {
+		s->again = true;
+		s->next_again = NULL;
+		*s->loop->again_tail = s;
+		s->loop->again_tail = &s->next_again;
+	}
 	return 0;
 }
 
@@ -557,12 +594,21 @@ static int loop_wait(struct loop *l, struct epoll_event *events, uint64_t timeou
 int loop_run_once(struct loop *l, uint64_t timeout_ns)
 {
 	struct epoll_event events[LOOP_BATCH];
+	struct loop_source *again;
 	int n, r = 0, ran = 0;
 
 	if (!l)
 		return -EINVAL;
 	if (l->dispatching)
 		return -EBUSY;
+	/* The sources to call again this turn; a rearm from now on is for
+	 * the next one. */
+	again = l->again_head;
+	l->again_head = NULL;
+	l->again_tail = &l->again_head;
+	l->turn++;
+	if (again)
+		timeout_ns = 0;
 	if (timeheap_peek(&l->timers)) {
 		uint64_t now = loop_now_ns(), next = timeheap_peek(&l->timers)->deadline;
 		uint64_t until = next > now ? next - now : 0;
@@ -591,7 +637,31 @@ int loop_run_once(struct loop *l, uint64_t timeout_ns)
 			continue;
 		}
 		ran++;
+		s->turn = l->turn;
 		r = s->fn.io(s, s->fd, events[i].events, s->userdata);
+	}
+	while (again) {
+		struct loop_source *s = again;
+
+		again = s->next_again;
+		s->next_again = NULL;
+		s->again = false;
+		if (s->dead)
+			continue;
+		/* Called by an event of this turn already (one call per
+		 * turn): due again only if that call asked.  A turn that
+		 * stops on an error leaves the call to the next one. */
+		if (s->turn == l->turn || r < 0) {
+			bool more = s->again_more || r < 0;
+			s->again_more = false;
+			if (more)
+				(void)loop_io_rearm(s);
+			continue;
+		}
+		s->again_more = false;
+		ran++;
+		s->turn = l->turn;
+		r = s->fn.io(s, s->fd, EPOLLIN, s->userdata);
 	}
 	if (r >= 0)
 		r = dispatch_timers(l, &ran);

@@ -65,10 +65,11 @@ int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *us
 		struct loop_source **ret_source);
 /* Change the events an io source waits for.  Errors: -EINVAL, -errno. */
 int loop_io_set_events(struct loop_source *s, uint32_t events);
-/* An edge-triggered source (EPOLLET) whose fd is still ready is reported
- * again by a later turn, behind the events already waiting, as if it had
- * just become ready: for a callback that left work for its next turn.
- * Errors: -EINVAL, -errno. */
+/* Call an io source again on the next turn, with EPOLLIN, after the
+ * sources that turn's wait finds ready (which does not sleep then), once
+ * however often it is asked, and not at all if it is freed first: for an
+ * edge-triggered source whose callback left work for its next turn.  Kept
+ * in user space, no system call.  Errors: -EINVAL. */
 int loop_io_rearm(struct loop_source *s);
 
 /* Route signo to fn.  Blocks signo for the calling thread.  One source per

@@ -169,6 +169,7 @@ static void test_io_requires_nonblock_cloexec(void **state)
 struct wake_ctx {
 	char log[16];
 	size_t n;
+	struct loop_source *rearm; /* asks for one more call of this source */
 };
 
 /* A wake-up source: records who was called, reads nothing. */
@@ -176,17 +177,18 @@ static int wake_cb(struct loop_source *s, int fd, uint32_t revents, void *userda
 {
 	struct wake_ctx *c = userdata;
 
-	(void)s;
 	assert_true(revents & EPOLLIN);
 	if (c->n < sizeof(c->log) - 1)
 		c->log[c->n++] = (char)('0' + fd % 10);
+	if (c->rearm == s)
+		assert_int_equal(loop_io_rearm(s), 0);
 	return 0;
 }
 
 /* An edge-triggered source is a wake-up: it may be blocking (another
  * process may share the open file), fires once per new event, and
- * loop_io_rearm() reports it again while ready, behind the sources that
- * became ready before. */
+ * loop_io_rearm() has it called again on the next turn, after the sources
+ * that turn finds ready, once per turn, and never once freed. */
 static void test_io_edge_rearm(void **state)
 {
 	struct loop_source *a, *b;
@@ -211,24 +213,96 @@ static void test_io_edge_rearm(void **state)
 	assert_int_equal(loop_io_rearm(a), 0);
 	assert_int_equal(write(fb, &one, sizeof(one)), sizeof(one));
 	assert_int_equal(loop_io_rearm(a), 0); /* already queued: once */
-	assert_int_equal(loop_run_once(l, 0), 2);
+	/* The ready b goes first, then a; the turn does not wait even with
+	 * no deadline, since a is due. */
+	assert_int_equal(loop_run_once(l, LOOP_NO_DEADLINE), 2);
 	assert_int_equal(loop_run_once(l, 0), 0);
-	/* b became ready before a was re-armed: b goes first. */
-	assert_int_equal(write(fb, &one, sizeof(one)), sizeof(one));
+	/* A source that an event of this turn calls is not called twice,
+	 * and not again unless that call asks. */
 	assert_int_equal(loop_io_rearm(a), 0);
-	assert_int_equal(loop_run_once(l, 0), 2);
+	assert_int_equal(write(fa, &one, sizeof(one)), sizeof(one));
+	assert_int_equal(loop_run_once(l, 0), 1);
+	assert_int_equal(loop_run_once(l, 0), 0);
+	c.rearm = a;
+	assert_int_equal(loop_io_rearm(a), 0);
+	assert_int_equal(write(fa, &one, sizeof(one)), sizeof(one));
+	assert_int_equal(loop_run_once(l, 0), 1); /* asks once more */
+	c.rearm = NULL;
+	assert_int_equal(loop_run_once(l, 0), 1);
+	assert_int_equal(loop_run_once(l, 0), 0);
 	char want[8];
-	snprintf(want, sizeof(want), "%c%c%c%c%c", '0' + fa % 10, '0' + fa % 10, '0' + fb % 10,
-		 '0' + fb % 10, '0' + fa % 10);
+	snprintf(want, sizeof(want), "%c%c%c%c%c%c", '0' + fa % 10, '0' + fb % 10, '0' + fa % 10,
+		 '0' + fa % 10, '0' + fa % 10, '0' + fa % 10);
 	assert_string_equal(c.log, want);
-	/* Drained: a re-armed source that is not ready is not called. */
+	/* Freed while queued: never called. */
 	assert_int_equal(read(fa, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(loop_io_rearm(b), 0);
 	assert_int_equal(loop_io_rearm(a), 0);
+	loop_source_free(b);
+	assert_int_equal(loop_run_once(l, 0), 1);
 	assert_int_equal(loop_run_once(l, 0), 0);
 	assert_int_equal(loop_io_rearm(NULL), -EINVAL);
 	loop_free(l);
 	close(fa);
 	close(fb);
+}
+
+/* Frees the source in its userdata when called. */
+static int free_cb(struct loop_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct loop_source **victim = userdata;
+
+	(void)s;
+	(void)fd;
+	(void)revents;
+	loop_source_free(*victim);
+	*victim = NULL;
+	return 0;
+}
+
+/* A source freed while it waits on the list of a turn in progress is not
+ * called, and the sources behind it on that list still are. */
+static void test_rearm_free_in_turn(void **state)
+{
+	struct loop_source *a, *b, *c, *x, *victim;
+	struct wake_ctx w = {0};
+	uint64_t one = 1;
+	struct loop *l;
+	int fa, fb, fc, fx;
+
+	(void)state;
+	assert_int_equal(loop_new(&l), 0);
+	fa = eventfd(0, EFD_CLOEXEC);
+	fb = eventfd(0, EFD_CLOEXEC);
+	fc = eventfd(0, EFD_CLOEXEC);
+	fx = eventfd(0, EFD_CLOEXEC);
+	assert_true(fa >= 0 && fb >= 0 && fc >= 0 && fx >= 0);
+	assert_int_equal(loop_add_io(l, fa, EPOLLIN | EPOLLET, wake_cb, &w, &a), 0);
+	assert_int_equal(loop_add_io(l, fb, EPOLLIN | EPOLLET, wake_cb, &w, &b), 0);
+	assert_int_equal(loop_add_io(l, fc, EPOLLIN | EPOLLET, wake_cb, &w, &c), 0);
+	assert_int_equal(loop_add_io(l, fx, EPOLLIN | EPOLLET, free_cb, &victim, &x), 0);
+	victim = b;
+	assert_int_equal(loop_io_rearm(a), 0);
+	assert_int_equal(loop_io_rearm(b), 0);
+	assert_int_equal(loop_io_rearm(c), 0);
+	assert_int_equal(write(fx, &one, sizeof(one)), sizeof(one));
+	/* x frees b, then a and c are called. */
+	assert_int_equal(loop_run_once(l, 0), 3);
+	assert_null(victim);
+	char want[4];
+	snprintf(want, sizeof(want), "%c%c", '0' + fa % 10, '0' + fc % 10);
+	assert_string_equal(w.log, want);
+	/* Freed outside a turn while queued: never called either. */
+	assert_int_equal(loop_io_rearm(a), 0);
+	assert_int_equal(loop_io_rearm(c), 0);
+	loop_source_free(a);
+	assert_int_equal(loop_run_once(l, 0), 1);
+	assert_int_equal(w.n, 3);
+	loop_free(l);
+	close(fa);
+	close(fb);
+	close(fc);
+	close(fx);
 }
 
 /* Two sources ready in the same batch; the first frees the second and
@@ -619,6 +693,7 @@ int main(void)
 		cmocka_unit_test(test_io_set_events),
 		cmocka_unit_test(test_io_requires_nonblock_cloexec),
 		cmocka_unit_test(test_io_edge_rearm),
+		cmocka_unit_test(test_rearm_free_in_turn),
 		cmocka_unit_test(test_free_during_dispatch),
 		cmocka_unit_test(test_callback_error_stops),
 		cmocka_unit_test(test_timers_order_and_rearm),
