@@ -131,8 +131,9 @@ int dispatch_send(struct blayer *l, const cdt_msg *m)
 		l->fds_queued += nfds;
 	/* A full queue means l stopped reading.  It is dropped by
 	 * dispatch_reap() once the current message is handled, never in the
-	 * middle of walking the pending list or the layers. */
-	if (r == -ENOBUFS)
+	 * middle of walking the pending list or the layers.  A message that
+	 * does not fit an empty queue is not l's doing: it fails alone. */
+	if (r == -ENOBUFS && cdt_chan_queued(l->chan) > 0)
 		l->backpressure = true;
 	dispatch_update_events(l);
 	return r;
@@ -353,7 +354,7 @@ int dispatch_chan_event(struct loop_source *s, int fd, uint32_t revents, void *u
 		 * edge-triggered): queue this layer behind the others for
 		 * one more turn.  A failure leaves them for the layer's next
 		 * announcement; the loop itself is fine. */
-		if (l->chan_src && chan_ring_pending(l->chan))
+		if (l->chan_src && l->chan_out_src && chan_ring_pending(l->chan))
 			(void)loop_io_rearm(l->chan_src);
 	}
 	dispatch_reap(l->b);

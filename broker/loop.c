@@ -601,13 +601,8 @@ int loop_run_once(struct loop *l, uint64_t timeout_ns)
 		return -EINVAL;
 	if (l->dispatching)
 		return -EBUSY;
-	/* The sources to call again this turn; a rearm from now on is for
-	 * the next one. */
-	again = l->again_head;
-	l->again_head = NULL;
-	l->again_tail = &l->again_head;
-	l->turn++;
-	if (again)
+	/* Sources to call again: the turn does not sleep. */
+	if (l->again_head)
 		timeout_ns = 0;
 	if (timeheap_peek(&l->timers)) {
 		uint64_t now = loop_now_ns(), next = timeheap_peek(&l->timers)->deadline;
@@ -622,6 +617,13 @@ int loop_run_once(struct loop *l, uint64_t timeout_ns)
 			return -errno;
 		n = 0;
 	}
+	/* The sources to call again this turn (taken only now, so that a
+	 * failed wait leaves them queued); a rearm from now on is for the
+	 * next one. */
+	again = l->again_head;
+	l->again_head = NULL;
+	l->again_tail = &l->again_head;
+	l->turn++;
 	l->dispatching = true;
 	for (int i = 0; i < n && r >= 0; i++) {
 		struct loop_source *s = events[i].data.ptr;

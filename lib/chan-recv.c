@@ -311,6 +311,13 @@ static int chan_deliver(cdt_chan *chan, const uint8_t *buf, size_t len, cdt_msg 
 	if (r < 0)
 		return r;
 	if (msg->nbulkf) {
+		/* Opened, its values must still make a message: a sender
+		 * that hangs more on it would make every forwarded copy
+		 * too big for the receiver's queue. */
+		if (msg_bulkf_resolved_size(msg) > CDT_MSG_MAX) {
+			cdt_msg_free(msg);
+			return -CDT_E_TOO_BIG;
+		}
 		/* Its BULK frames come next. */
 		chan->rx_bulk = msg;
 		return -EAGAIN;

@@ -296,7 +296,10 @@ bool chan_ring_pending(cdt_chan *chan)
 	uint64_t ctr;
 	size_t len;
 
-	if (!chan || !chan->ring || !chan->ring->rx_edge || chan->err)
+	/* Before the acknowledgement the ring is not read yet: whatever a
+	 * layer wrote into it there is nothing to take (and a broker that
+	 * took it for work would never sleep). */
+	if (!chan || !chan->ring || !chan->ring->rx_edge || !chan->ring->rx_on || chan->err)
 		return false;
 	/* A record, or a head the next receive will refuse: either way that
 	 * receive is due. */

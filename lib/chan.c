@@ -494,10 +494,14 @@ int cdt_chan_send(cdt_chan *chan, const cdt_msg *msg)
 		msg_bulkf_frame(msg, k, &p, &n);
 		bulk += n;
 	}
-	if (chan->queued > chan->qcap || wlen + bulk > chan->qcap - chan->queued)
-		return -ENOBUFS;
-	if ((uint64_t)frames + msg->nbulkf > UINT64_MAX - chan->tx_ctr)
-		return -EOVERFLOW;
+	if (chan->queued > chan->qcap || wlen + bulk > chan->qcap - chan->queued) {
+		r = -ENOBUFS;
+		goto out;
+	}
+	if ((uint64_t)frames + msg->nbulkf > UINT64_MAX - chan->tx_ctr) {
+		r = -EOVERFLOW;
+		goto out;
+	}
 
 	if (frames > 1) {
 		/* One buffer for all frames, sealed in place: the plaintext is
@@ -505,8 +509,11 @@ int cdt_chan_send(cdt_chan *chan, const cdt_msg *msg)
 		 * 64 KiB chunk moves out to its frame, last first, opening the
 		 * room for the headers and tags in between. */
 		buf = malloc(wlen);
-		if (!buf)
-			return -ENOMEM;
+		if (!buf) {
+			r = -ENOMEM;
+			buf = chan->txbuf;
+			goto out;
+		}
 		long again = cdt_msg_encode(msg, buf + FRAME_HEADER_SIZE + prefix, (size_t)len);
 		if (again != len) {
 			r = again < 0 ? (int)again : -EIO;
@@ -546,6 +553,9 @@ out:
 		sodium_memzero(buf, wlen);
 		free(buf);
 	}
+	if (r < 0 && buf)
+		/* So is what was encoded into txbuf (bulk keys included). */
+		sodium_memzero(chan->txbuf, FRAME_MAX);
 	return r;
 }
 

@@ -150,6 +150,17 @@ static struct msg_arg *bulkf_next(const cdt_msg *msg)
 	return NULL;
 }
 
+size_t msg_bulkf_resolved_size(const cdt_msg *msg)
+{
+	/* enc_len <= CDT_MSG_MAX, at most 64 values of at most 32728 bytes:
+	 * no overflow. */
+	size_t n = msg->enc_len;
+	for (size_t i = 0; i < msg->nargs; i++)
+		if (msg->args[i].type == MSG_TYPE_BULKF)
+			n = n - MSG_BULKF_VALUE_SIZE + 4 + msg->args[i].data_len;
+	return n;
+}
+
 void msg_bulkf_frame(const cdt_msg *msg, size_t k, const uint8_t **ret_p, size_t *ret_len)
 {
 	const struct msg_arg *a = bulkf_nth(msg, k);

@@ -187,6 +187,8 @@ int msg_bulk_check(const cdt_msg *msg);
 
 /* BULK frames (docs/protocol.md section 4.2), in argument order. */
 
+/* The encoded size of msg once its BULKF values are opened. */
+size_t msg_bulkf_resolved_size(const cdt_msg *msg);
 /* The k-th BULK frame of msg (k < msg->nbulkf, attached): its bytes. */
 void msg_bulkf_frame(const cdt_msg *msg, size_t k, const uint8_t **ret_p, size_t *ret_len);
 /* The length the next BULK frame of a received msg must have; 0 when

@@ -417,6 +417,55 @@ static void test_bulk_unannounced(void **state)
 	raw_free(&r);
 }
 
+/* A message whose values, opened, would make it longer than CDT_MSG_MAX
+ * is refused when it arrives: every copy the broker made of it would be
+ * too big for its receiver's queue. */
+static void test_bulk_resolved_too_big(void **state)
+{
+	(void)state;
+	cdt_keys *k = keys_fixed(CDT_SUITE_XCHACHA20POLY1305);
+	const size_t lens[] = {MSG_BULKF_MAX, MSG_BULKF_MAX};
+	size_t before = fd_count();
+	cdt_msg *frames = bulk_msg(4, lens, 2, -1), *m, *got = NULL;
+	cdt_chan *b, *l;
+
+	assert_int_equal(frames->nbulkf, 2);
+	assert_int_equal(cdt_msg_new(CDT_KIND_EVENT, 0, "t.e", &m), 0);
+	for (int fits = 1; fits >= 0; fits--) {
+		/* Inline bytes filling the message up to its limit, less what
+		 * the two values need once opened when it fits. */
+		size_t room = CDT_MSG_MAX - 400 - (fits ? 2 * (4 + MSG_BULKF_MAX) : 0);
+		uint8_t *big = calloc(1, room);
+		assert_non_null(big);
+		cdt_msg_free(m);
+		assert_int_equal(cdt_msg_new(CDT_KIND_EVENT, 0, "t.e", &m), 0);
+		assert_int_equal(cdt_msg_add_bytes(m, "a", big, room), 0);
+		assert_int_equal(msg_copy_bulk(m, frames, "v0"), 0);
+		assert_int_equal(msg_copy_bulk(m, frames, "v1"), 0);
+		free(big);
+		pair(k, false, &b, &l);
+		assert_int_equal(cdt_chan_send(b, m), 0);
+		if (fits) {
+			got = take(b, l);
+			assert_int_equal(msg_bulk_resolve(got), 0);
+			assert_true(cdt_msg_encode(got, NULL, 0) <= (long)CDT_MSG_MAX);
+			cdt_msg_free(got);
+		} else {
+			int e;
+			do
+				e = pump(b, l, &got);
+			while (e == -EAGAIN && cdt_chan_want_write(b));
+			assert_int_equal(e, -CDT_E_TOO_BIG);
+		}
+		cdt_chan_free(b);
+		cdt_chan_free(l);
+	}
+	cdt_msg_free(m);
+	cdt_msg_free(frames);
+	cdt_keys_free(k);
+	assert_int_equal(fd_count(), before);
+}
+
 /* Through the ring, a BULK frame goes straight into the waiting message's
  * store: one of the right length but a wrong header is refused there. */
 static void test_bulk_ring_bad_header(void **state)
@@ -523,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_bulk_body_tampered),
 		cmocka_unit_test(test_bulk_send_incomplete),
 		cmocka_unit_test(test_bulk_ring_bad_header),
+		cmocka_unit_test(test_bulk_resolved_too_big),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
