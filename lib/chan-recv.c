@@ -142,19 +142,13 @@ static ssize_t chan_kick_take(cdt_chan *chan, uint64_t *ret_n, bool sleep)
 		 * read end is ours alone, so its O_NONBLOCK follows the last
 		 * kind of read: a layer that keeps waiting in read() (one
 		 * system call per wait instead of poll() and read()) or keeps
-		 * polling pays no fcntl() per frame. */
-		/* The BULK frames a message waits for were announced with it:
-		 * their announcements are taken with one read, and the frames
-		 * within this same receive (chan_recv() goes on while a
-		 * message is incomplete), so no credit outlives it. */
+		 * polling pays no fcntl() per frame.  The BULK frames a
+		 * message waits for were announced with it: their
+		 * announcements are taken with one read, and the frames within
+		 * this same receive (chan_recv() goes on while a message is
+		 * incomplete), so no credit outlives it. */
 		uint8_t b[CDT_ARGS_MAX];
-		size_t want = 1;
-		if (chan->rx_bulk) {
-			want = 0;
-			for (size_t i = 0; i < chan->rx_bulk->nargs; i++)
-				want += chan->rx_bulk->args[i].type == MSG_TYPE_BULKF &&
-					chan->rx_bulk->args[i].v.frame == MSG_BULKF_NONE;
-		}
+		size_t want = chan->rx_bulk ? msg_bulkf_missing(chan->rx_bulk) : 1;
 		if (ring->kick_block != sleep) {
 			if (fcntl(fd, F_SETFL, sleep ? 0 : O_NONBLOCK) < 0)
 				return -1;
@@ -178,12 +172,6 @@ static ssize_t chan_kick_take(cdt_chan *chan, uint64_t *ret_n, bool sleep)
 	return k;
 }
 
-/* The broker's loop (chan_ring_edge): the next frame is the ring's next
- * record if it carries the expected counter; otherwise it went over the
- * socket, where it must be if the ring already holds a later one.  An
- * empty ring and an empty socket are "nothing yet", whatever the layer
- * announced: announcements are never read here, so nothing a layer does to
- * its eventfd (flags, counter) reaches this side. */
 /* Copy the ring's next record (len bytes, the expected counter) out: a
  * BULK frame the waiting message wants goes straight to its store
  * (chan_bulk() checks it there), anything else to rxbuf. */
@@ -199,6 +187,12 @@ static int chan_ring_take(cdt_chan *chan, struct chan_dgram *d, size_t len)
 	return 0;
 }
 
+/* The broker's loop (chan_ring_edge): the next frame is the ring's next
+ * record if it carries the expected counter; otherwise it went over the
+ * socket, where it must be if the ring already holds a later one.  An
+ * empty ring and an empty socket are "nothing yet", whatever the layer
+ * announced: announcements are never read here, so nothing a layer does to
+ * its eventfd (flags, counter) reaches this side. */
 static int chan_edge_read(cdt_chan *chan, struct chan_dgram *d)
 {
 	uint64_t ctr;

@@ -168,6 +168,14 @@ void msg_bulkf_frame(const cdt_msg *msg, size_t k, const uint8_t **ret_p, size_t
 	*ret_len = (size_t)a->data_len + MSG_BULKF_OVERHEAD;
 }
 
+size_t msg_bulkf_missing(const cdt_msg *msg)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < msg->nargs; i++)
+		n += msg->args[i].type == MSG_TYPE_BULKF && msg->args[i].v.frame == MSG_BULKF_NONE;
+	return n;
+}
+
 size_t msg_bulkf_want(const cdt_msg *msg)
 {
 	const struct msg_arg *a = bulkf_next(msg);

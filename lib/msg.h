@@ -191,6 +191,8 @@ int msg_bulk_check(const cdt_msg *msg);
 size_t msg_bulkf_resolved_size(const cdt_msg *msg);
 /* The k-th BULK frame of msg (k < msg->nbulkf, attached): its bytes. */
 void msg_bulkf_frame(const cdt_msg *msg, size_t k, const uint8_t **ret_p, size_t *ret_len);
+/* How many BULKF arguments of a received msg still lack their frame. */
+size_t msg_bulkf_missing(const cdt_msg *msg);
 /* The length the next BULK frame of a received msg must have; 0 when
  * every BULKF argument has its frame. */
 size_t msg_bulkf_want(const cdt_msg *msg);

@@ -444,14 +444,17 @@ static void test_bulkf_attach(void **state)
 	size_t first = CDT_BULK_MIN + MSG_BULKF_OVERHEAD;
 	size_t second = MSG_BULKF_MAX + MSG_BULKF_OVERHEAD;
 	assert_int_equal(msg_bulkf_want(m), first);
+	assert_int_equal(msg_bulkf_missing(m), 2);
 	assert_int_equal(msg_bulkf_attach(m, frame, first - 1), -EINVAL);
 	assert_int_equal(msg_bulkf_attach(m, frame, first + 1), -EINVAL);
 	assert_int_equal(msg_bulkf_attach(m, frame, second), -EINVAL);
 	assert_int_equal(msg_bulkf_attach(m, frame, first), 0);
 	assert_int_equal(msg_bulkf_want(m), second);
+	assert_int_equal(msg_bulkf_missing(m), 1);
 	assert_int_equal(msg_bulk_check(m), -CDT_E_PROTO); /* one still missing */
 	assert_int_equal(msg_bulkf_attach(m, frame, second), 0);
 	assert_int_equal(msg_bulkf_want(m), 0);
+	assert_int_equal(msg_bulkf_missing(m), 0);
 	assert_int_equal(msg_bulkf_attach(m, frame, first), -EINVAL); /* none left */
 	assert_int_equal(msg_bulk_check(m), 0);
 	/* Zeros are not what this key sealed. */
