@@ -232,6 +232,10 @@ static void differential(const uint8_t *data, size_t size)
 			a->arg.v.bytes.len = len;
 		} else if (a->arg.type == CDT_TYPE_BYTES) {
 			a->arg.v.bytes.len = (size_t)(u64(&in) % (2 * (uint64_t)CDT_MSG_MAX));
+		} else if (a->arg.type == CDT_TYPE_BOOL) {
+			/* A bool holds 0 or 1, as the decoder guarantees: any
+			 * other byte in it is undefined behaviour of the harness. */
+			a->arg.v.b = u64(&in) & 1;
 		} else {
 			a->arg.v.u64 = u64(&in);
 		}
