@@ -59,9 +59,19 @@ static bool built(const struct peers_ops *ops)
 /* --size: the one payload size of the round-trip cells (0: all). */
 static size_t size_only;
 
+/* --only: comma-separated parts of workload names; one match is enough. */
 static bool wanted(const struct peers_ops *ops, const char *only)
 {
-	return !only || strstr(ops->name, only) != NULL;
+	if (!only)
+		return true;
+	for (const char *p = only; *p;) {
+		size_t n = strcspn(p, ",");
+		for (const char *h = ops->name; n > 0 && *h; h++)
+			if (strncmp(h, p, n) == 0)
+				return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
 }
 
 static void cell_print(const struct cell *c, const struct cell *floor, const struct peers_ops *ops)
@@ -445,7 +455,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: conduit-bench-peers [--dbus-address ADDR --dbus-pid PID] "
 		   "[--tmpdir DIR]\n"
-		   "         [--runs N] [--run-ms MS] [--tput-ms MS] [--depth N] [--only TEXT]\n"
+		   "         [--runs N] [--run-ms MS] [--tput-ms MS] [--depth N] [--only TEXT[,TEXT...]]\n"
 		   "         [--size 64|1024|16384|1048576]\n"
 		   "Use bench/peers/run, which starts the private dbus-daemon.\n");
 }
