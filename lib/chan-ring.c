@@ -409,7 +409,10 @@ int chan_wait(cdt_chan *chan, bool want_out, int64_t deadline)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = chan->fd;
 		pfd[1].events = want_out ? POLLOUT : 0;
-		n = 2;
+		/* A layer's pipe says the broker hung up on its own (its write
+		 * end closes with the socket): without room to wait for, one
+		 * fd is enough. */
+		n = want_out || chan->role != CDT_ROLE_LAYER ? 2 : 1;
 	}
 	for (;;) {
 		int timeout = -1;
@@ -427,7 +430,10 @@ int chan_wait(cdt_chan *chan, bool want_out, int64_t deadline)
 		if (k == 0)
 			return -ETIMEDOUT;
 		/* POLLHUP/POLLERR: the next send or receive reports it; over
-		 * the ring, only the socket can say so, hence the 1. */
-		return n == 2 && (pfd[1].revents & (POLLHUP | POLLERR)) ? 1 : 0;
+		 * the ring, only the socket or a layer's pipe can say so,
+		 * hence the 1. */
+		if (chan->ring && chan->ring->rx_on)
+			return (pfd[n - 1].revents & (POLLHUP | POLLERR)) ? 1 : 0;
+		return 0;
 	}
 }

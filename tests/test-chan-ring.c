@@ -372,6 +372,40 @@ static void test_eof(void **state)
 	}
 }
 
+/* A layer sleeping in a receive with a deadline wakes when the broker's
+ * process exits, at once, not at the deadline: it waits on its pipe alone,
+ * whose write end closes with the broker. */
+static void test_timed_wait_wakes_on_exit(void **state)
+{
+	(void)state;
+	cdt_keys *k = keys_fixed(test_suites[0]);
+	size_t before = fd_count();
+	cdt_chan *b, *l;
+	cdt_msg *got = NULL;
+
+	ring_pair(k, &b, &l);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		cdt_chan_free(l);
+		usleep(100 * 1000); /* the layer is asleep by now */
+		_exit(0);
+	}
+	cdt_chan_free(b);
+	int64_t t0 = chan_now_ms();
+	alarm(120);
+	assert_int_equal(cdt_chan_recv_wait(l, &got, 60 * 1000), -CDT_E_EOF);
+	alarm(0);
+	assert_true(chan_now_ms() - t0 < 30 * 1000);
+	assert_null(got);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cdt_chan_free(l);
+	assert_int_equal(fd_count(), before);
+	cdt_keys_free(k);
+}
+
 /* Broker and layer in two processes: the blocking helpers wake on the
  * other's announcements, a message larger than ring and socket together
  * goes through, and the broker's exit without FIN ends the session. */
@@ -1138,6 +1172,7 @@ int main(void)
 		cmocka_unit_test(test_multiframe),
 		cmocka_unit_test(test_fin),
 		cmocka_unit_test(test_eof),
+		cmocka_unit_test(test_timed_wait_wakes_on_exit),
 		cmocka_unit_test(test_cross_process),
 		cmocka_unit_test(test_offer_behind_queue),
 		cmocka_unit_test(test_hostile_tail),
