@@ -522,6 +522,42 @@ static void test_run_until_exit(void **state)
 	loop_free(l);
 }
 
+/* Inside a turn the clock is the turn's: a timer callback's now, and
+ * loop_now_ns() however long the callback takes; between turns it moves. */
+struct clock_ctx {
+	uint64_t now, read, read_late;
+};
+
+static int clock_cb(struct loop_source *s, uint64_t now, void *userdata)
+{
+	struct clock_ctx *c = userdata;
+
+	(void)s;
+	c->now = now;
+	c->read = loop_now_ns();
+	usleep(2000);
+	c->read_late = loop_now_ns();
+	return 0;
+}
+
+static void test_turn_clock(void **state)
+{
+	struct clock_ctx c = {0};
+	struct loop *l;
+
+	(void)state;
+	assert_int_equal(loop_new(&l), 0);
+	uint64_t before = loop_now_ns();
+	assert_int_equal(loop_add_timer(l, before, clock_cb, &c, NULL), 0);
+	assert_int_equal(loop_run_once(l, 0), 1);
+	assert_true(c.now >= before);
+	assert_int_equal(c.read, c.now);
+	assert_int_equal(c.read_late, c.now);
+	/* Outside a turn: the current time, 2 ms later at least. */
+	assert_true(loop_now_ns() >= c.now + 2000000);
+	loop_free(l);
+}
+
 /* ---- signals ---- */
 
 struct sig_ctx {
@@ -700,6 +736,7 @@ int main(void)
 		cmocka_unit_test(test_timer_frees_expired_timer),
 		cmocka_unit_test(test_timer_error_keeps_others),
 		cmocka_unit_test(test_run_until_exit),
+		cmocka_unit_test(test_turn_clock),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_child_exit_and_kill),
 		cmocka_unit_test(test_child_takes_ownership),
