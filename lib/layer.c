@@ -87,7 +87,7 @@ int layer_send(cdt_layer *layer, const cdt_msg *msg)
 	/* Long bytes values go sealed in memfds (protocol 4.1): the broker
 	 * forwards them without another AEAD pass. */
 	cdt_msg *bulk = NULL;
-	r = msg_bulk_seal(msg, &bulk);
+	r = msg_bulk_seal_scratch(msg, &layer->bulk_scratch, &bulk);
 	if (r < 0)
 		return r;
 	r = cdt_chan_send(layer->chan, bulk ? bulk : msg);
@@ -237,6 +237,7 @@ int cdt_layer_open_fds(int chan_fd, int key_fd, const struct cdt_layer_options *
 		goto out;
 	}
 	layer->next_id = 1;
+	buf_init(&layer->bulk_scratch, CDT_MSG_MAX + 16);
 	layer->provide = strdup(provide);
 	layer->publish = strdup(publish);
 	if (!layer->provide || !layer->publish) {
@@ -310,6 +311,7 @@ void cdt_layer_free(cdt_layer *layer)
 		free(in);
 	}
 	cdt_chan_free(layer->chan);
+	buf_free(&layer->bulk_scratch);
 	free(layer->provide);
 	free(layer->publish);
 	free(layer);

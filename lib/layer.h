@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "conduit/conduit.h"
 
 /* Calls of ours awaiting an answer, abandoned ones included: the broker
@@ -75,6 +76,7 @@ struct cdt_layer {
 	size_t nqueued;
 	struct layer_incoming *incoming;
 	size_t nincoming;
+	struct buf bulk_scratch; /* msg_bulk_seal_scratch() */
 };
 
 /* Mark the layer unusable with err (the first error wins) and return it.

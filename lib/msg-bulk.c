@@ -272,8 +272,10 @@ static int bulk_pwrite(int fd, const uint8_t *buf, size_t n)
 	return 0;
 }
 
-/* Seal len bytes at p into a new memfd under a fresh key. */
-static int bulk_seal_one(cdt_msg *dst, const char *name, const uint8_t *p, size_t len)
+/* Seal len bytes at p into a new memfd under a fresh key, through scratch
+ * when there is one. */
+static int bulk_seal_one(cdt_msg *dst, const char *name, const uint8_t *p, size_t len,
+			 struct buf *scratch)
 {
 	uint8_t key_id[MSG_BULK_KEY_SIZE + MSG_BULK_ID_SIZE];
 	size_t size = len + BULK_TAG_SIZE; /* len <= CDT_MSG_MAX: no wrap */
@@ -289,9 +291,17 @@ static int bulk_seal_one(cdt_msg *dst, const char *name, const uint8_t *p, size_
 	/* Sealed in ordinary memory and written with one pwrite: cheaper
 	 * than sizing and mapping the memfd, whose fresh pages a mapping
 	 * would first zero and then fault in. */
-	c = malloc(size);
-	if (!c)
-		return -ENOMEM;
+	if (scratch) {
+		buf_clear(scratch);
+		r = buf_reserve(scratch, size);
+		if (r < 0)
+			return r == -E2BIG ? -EINVAL : r;
+		c = scratch->data;
+	} else {
+		c = malloc(size);
+		if (!c)
+			return -ENOMEM;
+	}
 	fd = memfd_create("conduit-bulk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		r = -errno;
@@ -310,7 +320,10 @@ static int bulk_seal_one(cdt_msg *dst, const char *name, const uint8_t *p, size_
 	fd = -1; /* bulk_add took it */
 out:
 	sodium_memzero(key_id, sizeof(key_id));
-	free(c);
+	if (!scratch)
+		free(c);
+	else if (scratch->cap > MSG_BULK_SCRATCH_KEEP)
+		buf_free(scratch);
 	if (fd >= 0)
 		close(fd);
 	return r;
@@ -354,6 +367,11 @@ static int bulk_copy_arg(cdt_msg *dst, const struct cdt_arg *g)
 
 int msg_bulk_seal(const cdt_msg *msg, cdt_msg **ret_out)
 {
+	return msg_bulk_seal_scratch(msg, NULL, ret_out);
+}
+
+int msg_bulk_seal_scratch(const cdt_msg *msg, struct buf *scratch, cdt_msg **ret_out)
+{
 	cdt_msg *out = NULL;
 	size_t budget, n = 0;
 	int r;
@@ -387,7 +405,7 @@ int msg_bulk_seal(const cdt_msg *msg, cdt_msg **ret_out)
 		    a->data_len <= MSG_BULKF_MAX) {
 			r = bulkf_seal_one(out, g.name, g.v.bytes.ptr, g.v.bytes.len);
 		} else if (a->type == CDT_TYPE_BYTES && a->data_len >= CDT_BULK_MIN && budget > 0) {
-			r = bulk_seal_one(out, g.name, g.v.bytes.ptr, g.v.bytes.len);
+			r = bulk_seal_one(out, g.name, g.v.bytes.ptr, g.v.bytes.len, scratch);
 			budget--;
 		} else {
 			r = bulk_copy_arg(out, &g);

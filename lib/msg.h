@@ -173,6 +173,13 @@ int msg_copy_bulk(cdt_msg *dst, const cdt_msg *src, const char *name);
  * (while fds are left) is sealed into a memfd.  *ret_out is NULL when
  * nothing changed (no such argument, or memfds unavailable). */
 int msg_bulk_seal(const cdt_msg *msg, cdt_msg **ret_out);
+/* msg_bulk_seal() that seals memfd values through scratch (a buf with a
+ * maximum of at least CDT_MSG_MAX + 16) and keeps it for the next call while
+ * it is at most MSG_BULK_SCRATCH_KEEP bytes: a fresh buffer per value pays
+ * its page faults again every time.  It only ever holds ciphertext. */
+#define MSG_BULK_SCRATCH_KEEP (4u * 1024 * 1024)
+struct buf;
+int msg_bulk_seal_scratch(const cdt_msg *msg, struct buf *scratch, cdt_msg **ret_out);
 /* Check that fd is a memfd sealed exactly as a bulk value of len bytes
  * needs (-CDT_E_FD otherwise). */
 int msg_bulk_check_fd(int fd, uint64_t len);

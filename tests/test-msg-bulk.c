@@ -187,6 +187,70 @@ static cdt_msg *receive(const uint8_t *enc, size_t len, const cdt_msg *src)
 	return m;
 }
 
+/* Seal a value of n bytes through scratch, carry it and open it: the same
+ * bytes come out. */
+static void scratch_roundtrip(struct buf *scratch, size_t n, uint8_t salt)
+{
+	uint8_t *data = malloc(n);
+	cdt_msg *m, *sealed = NULL, *wire;
+	const uint8_t *p;
+	size_t got;
+
+	assert_non_null(data);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (uint8_t)(i * 13 + salt);
+	assert_int_equal(cdt_msg_new(CDT_KIND_CALL, 5, "x.y", &m), 0);
+	assert_int_equal(cdt_msg_add_bytes(m, "data", data, n), 0);
+	assert_int_equal(msg_bulk_seal_scratch(m, scratch, &sealed), 0);
+	assert_non_null(sealed);
+	long len = cdt_msg_encode(sealed, NULL, 0);
+	assert_true(len > 0);
+	uint8_t *enc = malloc((size_t)len);
+	assert_non_null(enc);
+	assert_int_equal(cdt_msg_encode(sealed, enc, (size_t)len), len);
+	wire = receive(enc, (size_t)len, sealed);
+	assert_int_equal(msg_bulk_resolve(wire), 0);
+	assert_int_equal(cdt_msg_get_bytes(wire, "data", &p, &got), 0);
+	assert_int_equal(got, n);
+	assert_memory_equal(p, data, n);
+	cdt_msg_free(wire);
+	cdt_msg_free(sealed);
+	cdt_msg_free(m);
+	free(enc);
+	free(data);
+}
+
+/* A layer seals memfd values through a buffer it keeps: the second value
+ * reuses the first one's, values in BULK frames never touch it, and one
+ * over MSG_BULK_SCRATCH_KEEP does not stay allocated. */
+static void test_seal_scratch(void **state)
+{
+	struct buf scratch;
+	size_t before = count_fds();
+
+	(void)state;
+	buf_init(&scratch, CDT_MSG_MAX + 16);
+	scratch_roundtrip(&scratch, 16384, 1); /* a BULK frame */
+	assert_null(scratch.data);
+	scratch_roundtrip(&scratch, MSG_BULKF_MAX + 1, 2);
+	assert_non_null(scratch.data);
+	scratch_roundtrip(&scratch, 1024 * 1024, 3);
+	const uint8_t *kept = scratch.data;
+	assert_true(scratch.cap >= 1024 * 1024 + 16);
+	scratch_roundtrip(&scratch, 1024 * 1024, 4);
+	assert_ptr_equal(scratch.data, kept);
+	scratch_roundtrip(&scratch, 1000000, 5);
+	assert_ptr_equal(scratch.data, kept);
+	scratch_roundtrip(&scratch, MSG_BULK_SCRATCH_KEEP + 1, 6);
+	assert_null(scratch.data);
+	assert_int_equal(scratch.cap, 0);
+	scratch_roundtrip(&scratch, MSG_BULK_SCRATCH_KEEP - 16, 7);
+	assert_true(scratch.cap <= MSG_BULK_SCRATCH_KEEP);
+	assert_non_null(scratch.data);
+	buf_free(&scratch);
+	assert_int_equal(count_fds(), before);
+}
+
 /* seal, encode, decode (the broker), copy (forward), encode, decode,
  * resolve (the callee): the same bytes at the end. */
 static void roundtrip(size_t n, enum carrier expect)
@@ -712,6 +776,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wire_limits),
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_seal_scratch),
 		cmocka_unit_test(test_fd_budget),
 		cmocka_unit_test(test_refused_memfds),
 		cmocka_unit_test(test_tamper),
