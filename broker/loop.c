@@ -74,9 +74,12 @@ struct loop {
  * which only ever wakes late, never early. */
 static bool loop_no_pwait2;
 
-/* The time a turn's wait returned, while its callbacks run (0 between
- * turns): one clock read per turn instead of one per deadline, decision
- * and record.  The broker has one loop and one thread. */
+/* While a turn's callbacks run (0 between turns): the time its wait
+ * returned, for the I/O callbacks, then the time its timers were checked,
+ * for the timer callbacks.  Two clock reads per turn instead of one per
+ * deadline, decision and record.  The broker has one thread; a turn run
+ * from inside another's callback keeps its own and gives the outer one
+ * back. */
 static uint64_t loop_turn_now;
 
 static uint64_t clock_now_ns(void)
@@ -615,7 +618,7 @@ int loop_run_once(struct loop *l, uint64_t timeout_ns)
 	if (l->again_head)
 		timeout_ns = 0;
 	if (timeheap_peek(&l->timers)) {
-		uint64_t now = loop_now_ns(), next = timeheap_peek(&l->timers)->deadline;
+		uint64_t now = clock_now_ns(), next = timeheap_peek(&l->timers)->deadline;
 		uint64_t until = next > now ? next - now : 0;
 
 		if (until < timeout_ns)
@@ -635,6 +638,7 @@ int loop_run_once(struct loop *l, uint64_t timeout_ns)
 	l->again_tail = &l->again_head;
 	l->turn++;
 	l->dispatching = true;
+	uint64_t outer_now = loop_turn_now;
 	loop_turn_now = clock_now_ns();
 	for (int i = 0; i < n && r >= 0; i++) {
 		struct loop_source *s = events[i].data.ptr;
@@ -676,10 +680,13 @@ int loop_run_once(struct loop *l, uint64_t timeout_ns)
 		s->turn = l->turn;
 		r = s->fn.io(s, s->fd, EPOLLIN, s->userdata);
 	}
-	if (r >= 0)
+	if (r >= 0) {
+		/* Timers due while the I/O callbacks ran are due now. */
+		loop_turn_now = clock_now_ns();
 		r = dispatch_timers(l, &ran);
+	}
 	l->dispatching = false;
-	loop_turn_now = 0;
+	loop_turn_now = outer_now;
 	while (l->dead) {
 		struct loop_source *s = l->dead;
 

@@ -44,10 +44,11 @@ typedef int (*loop_timer_fn)(struct loop_source *s, uint64_t now_ns, void *userd
  * pidfd closed before the call; the source stays allocated until freed. */
 typedef int (*loop_child_fn)(struct loop_source *s, const siginfo_t *si, void *userdata);
 
-/* CLOCK_MONOTONIC time in nanoseconds: inside a turn's callbacks, the time
- * its wait returned (the time the timer callbacks get too), so that the
- * deadlines, decisions and records of one turn cost one clock read; outside
- * a turn, the current time. */
+/* CLOCK_MONOTONIC time in nanoseconds: inside a turn's I/O callbacks, the
+ * time its wait returned; inside its timer callbacks, the time the timers
+ * were checked (the now they are given); outside a turn, the current time.
+ * So the deadlines, decisions and records of one turn cost no clock read
+ * each. */
 uint64_t loop_now_ns(void);
 
 /* New loop (epoll and signalfd, both O_CLOEXEC).  Errors: -errno, -ENOMEM. */

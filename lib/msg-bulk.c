@@ -292,6 +292,9 @@ static int bulk_seal_one(cdt_msg *dst, const char *name, const uint8_t *p, size_
 	 * than sizing and mapping the memfd, whose fresh pages a mapping
 	 * would first zero and then fault in. */
 	if (scratch) {
+		/* What it holds is spent: growing it need not copy that. */
+		if (size > scratch->cap)
+			buf_free(scratch);
 		buf_clear(scratch);
 		r = buf_reserve(scratch, size);
 		if (r < 0)

@@ -523,7 +523,9 @@ static void test_run_until_exit(void **state)
 }
 
 /* Inside a turn the clock is the turn's: a timer callback's now, and
- * loop_now_ns() however long the callback takes; between turns it moves. */
+ * loop_now_ns() however long the callback takes; between turns it moves.
+ * An I/O callback sees the time the wait returned, and a timer due while
+ * it ran still fires in the same turn. */
 struct clock_ctx {
 	uint64_t now, read, read_late;
 };
@@ -556,6 +558,60 @@ static void test_turn_clock(void **state)
 	/* Outside a turn: the current time, 2 ms later at least. */
 	assert_true(loop_now_ns() >= c.now + 2000000);
 	loop_free(l);
+}
+
+struct io_clock_ctx {
+	uint64_t read, read_late, timer_now;
+	struct loop *l;
+	int fired;
+};
+
+static int io_clock_cb(struct loop_source *s, int fd, uint32_t events, void *userdata)
+{
+	struct io_clock_ctx *c = userdata;
+	uint64_t v;
+
+	(void)s;
+	(void)events;
+	assert_int_equal(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	c->read = loop_now_ns();
+	usleep(2000);
+	c->read_late = loop_now_ns();
+	return 0;
+}
+
+static int io_clock_timer_cb(struct loop_source *s, uint64_t now, void *userdata)
+{
+	struct io_clock_ctx *c = userdata;
+
+	(void)s;
+	c->timer_now = now;
+	c->fired++;
+	assert_int_equal(loop_now_ns(), now);
+	return 0;
+}
+
+static void test_turn_clock_io(void **state)
+{
+	struct io_clock_ctx c = {0};
+	struct loop *l;
+	uint64_t one = 1;
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	(void)state;
+	assert_true(efd >= 0);
+	assert_int_equal(loop_new(&l), 0);
+	c.l = l;
+	assert_int_equal(loop_add_io(l, efd, EPOLLIN, io_clock_cb, &c, NULL), 0);
+	assert_int_equal(write(efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	/* Due 1 ms from now: while the I/O callback sleeps 2 ms. */
+	assert_int_equal(loop_add_timer(l, loop_now_ns() + 1000000, io_clock_timer_cb, &c, NULL), 0);
+	assert_true(loop_run_once(l, LOOP_NO_DEADLINE) >= 1);
+	assert_int_equal(c.read_late, c.read);
+	assert_int_equal(c.fired, 1);
+	assert_true(c.timer_now >= c.read + 2000000);
+	loop_free(l);
+	close(efd);
 }
 
 /* ---- signals ---- */
@@ -737,6 +793,7 @@ int main(void)
 		cmocka_unit_test(test_timer_error_keeps_others),
 		cmocka_unit_test(test_run_until_exit),
 		cmocka_unit_test(test_turn_clock),
+		cmocka_unit_test(test_turn_clock_io),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_child_exit_and_kill),
 		cmocka_unit_test(test_child_takes_ownership),

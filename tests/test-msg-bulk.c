@@ -203,6 +203,12 @@ static void scratch_roundtrip(struct buf *scratch, size_t n, uint8_t salt)
 	assert_int_equal(cdt_msg_add_bytes(m, "data", data, n), 0);
 	assert_int_equal(msg_bulk_seal_scratch(m, scratch, &sealed), 0);
 	assert_non_null(sealed);
+	/* Only ciphertext stays behind in the kept buffer. */
+	if (scratch->data && n > MSG_BULKF_MAX) {
+		assert_true(scratch->cap >= n + 16);
+		assert_null(memmem(scratch->data, n + 16, data, 64));
+		assert_null(memmem(scratch->data, n + 16, data + n / 2, 64));
+	}
 	long len = cdt_msg_encode(sealed, NULL, 0);
 	assert_true(len > 0);
 	uint8_t *enc = malloc((size_t)len);
