@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +55,10 @@ struct loop_source {
 struct loop {
 	int epfd;
 	int sigfd;
+	/* The timers' wake-up: armed at the earliest deadline or before it,
+	 * so that the wait itself needs no timeout (see loop_arm_timers). */
+	int tfd;
+	uint64_t tfd_at; /* deadline it is armed at, 0: not armed */
 	sigset_t sigmask;
 	struct loop_source *signals[_NSIG];
 	struct timeheap timers;
@@ -140,6 +145,7 @@ int loop_new(struct loop **ret_loop)
 	if (!l)
 		return -ENOMEM;
 	l->sigfd = -1;
+	l->tfd = -1;
 	l->again_tail = &l->again_head;
 	sigemptyset(&l->sigmask);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -156,6 +162,16 @@ int loop_new(struct loop **ret_loop)
 	}
 	ev.data.ptr = l; /* the loop itself marks the signalfd */
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->sigfd, &ev) < 0) {
+		r = -errno;
+		goto out;
+	}
+	l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (l->tfd < 0) {
+		r = -errno;
+		goto out;
+	}
+	ev.data.ptr = &l->tfd; /* and its tfd field the timerfd */
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->tfd, &ev) < 0) {
 		r = -errno;
 		goto out;
 	}
@@ -262,6 +278,8 @@ void loop_free(struct loop *l)
 	}
 	if (l->sigfd >= 0)
 		close(l->sigfd);
+	if (l->tfd >= 0)
+		close(l->tfd);
 	if (l->epfd >= 0)
 		close(l->epfd);
 	timeheap_free(&l->timers);
@@ -604,6 +622,45 @@ static int loop_wait(struct loop *l, struct epoll_event *events, uint64_t timeou
 	return epoll_wait(l->epfd, events, LOOP_BATCH, ms > INT32_MAX ? INT32_MAX : (int)ms);
 }
 
+/* Before a wait that may sleep: make sure the timerfd fires no later than
+ * the earliest deadline.  It stays armed across turns, and a deadline that
+ * moves later (a call answered before its timeout) leaves it armed early:
+ * one turn with nothing due when it fires, then it is armed again.  So a
+ * routed call, whose timeout is set and cleared within microseconds, costs
+ * no timerfd_settime(), and the wait needs no timeout: a timed epoll wait
+ * starts and cancels a kernel timer every time it sleeps, which costs
+ * about 0.35 us per wait on the project's VMs (docs/performance.md,
+ * change 18).  Returns false when the timerfd cannot be armed; the wait
+ * then takes the deadline as its timeout, as it did before. */
+static bool loop_arm_timers(struct loop *l)
+{
+	struct timeheap_node *n = timeheap_peek(&l->timers);
+
+	if (!n || (l->tfd_at != 0 && l->tfd_at <= n->deadline))
+		return true;
+	/* An it_value of zero would disarm; a deadline already past fires at
+	 * once. */
+	uint64_t at = n->deadline ? n->deadline : 1;
+	struct itimerspec its = {
+		.it_value = {.tv_sec = (time_t)(at / 1000000000u),
+			     .tv_nsec = (long)(at % 1000000000u)},
+	};
+	if (timerfd_settime(l->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		return false;
+	l->tfd_at = at;
+	return true;
+}
+
+/* The timerfd fired: it is disarmed, and the turn's timers run as in every
+ * turn, against the clock. */
+static void loop_timerfd_drain(struct loop *l)
+{
+	uint64_t ticks;
+
+	if (read(l->tfd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks))
+		l->tfd_at = 0;
+}
+
 int loop_run_once(struct loop *l, uint64_t timeout_ns)
 {
 	struct epoll_event events[LOOP_BATCH];
@@ -617,7 +674,7 @@ int loop_run_once(struct loop *l, uint64_t timeout_ns)
 	/* Sources to call again: the turn does not sleep. */
 	if (l->again_head)
 		timeout_ns = 0;
-	if (timeheap_peek(&l->timers)) {
+	if (timeout_ns != 0 && !loop_arm_timers(l) && timeheap_peek(&l->timers)) {
 		uint64_t now = clock_now_ns(), next = timeheap_peek(&l->timers)->deadline;
 		uint64_t until = next > now ? next - now : 0;
 
@@ -645,6 +702,10 @@ int loop_run_once(struct loop *l, uint64_t timeout_ns)
 
 		if (events[i].data.ptr == l) {
 			r = dispatch_signals(l, &ran);
+			continue;
+		}
+		if (events[i].data.ptr == &l->tfd) {
+			loop_timerfd_drain(l);
 			continue;
 		}
 		if (s->dead)

@@ -7,8 +7,9 @@
  *  - signal: delivered through one signalfd; the signal is blocked with
  *            sigprocmask when the first source for it is added, so no signal
  *            handler ever runs and nothing has to be async-signal-safe,
- *  - timer:  a one-shot CLOCK_MONOTONIC deadline kept in a min-heap that sets
- *            epoll_pwait2's timeout (no fd per timer),
+ *  - timer:  a one-shot CLOCK_MONOTONIC deadline kept in a min-heap; one
+ *            timerfd, armed at or before the earliest deadline, wakes the
+ *            wait (no fd per timer, no timeout on the wait),
  *  - child:  a pidfd the loop owns; when it becomes readable the loop reaps
  *            the child with waitid(P_PIDFD), so a pid is never reused under us.
  *

@@ -488,6 +488,81 @@ static int exit_cb(struct loop_source *s, uint64_t now, void *userdata)
 	return 0;
 }
 
+/* The wait has no timeout; one timerfd, armed at or before the earliest
+ * deadline, wakes it.  A deadline set earlier than the one it is armed at
+ * re-arms it; one set later leaves it early, which costs a turn with
+ * nothing due and never runs a timer before its deadline. */
+struct due_ctx {
+	uint64_t deadline, now;
+	int fired;
+};
+
+static int due_cb(struct loop_source *s, uint64_t now, void *userdata)
+{
+	struct due_ctx *c = userdata;
+
+	(void)s;
+	assert_true(now >= c->deadline);
+	c->now = now;
+	c->fired++;
+	return 0;
+}
+
+/* Turns until c fires; each must come with nothing due or run it. */
+static int turns_until(struct loop *l, struct due_ctx *c)
+{
+	int turns = 0;
+
+	while (!c->fired) {
+		int r = loop_run_once(l, LOOP_NO_DEADLINE);
+
+		assert_true(r == 0 || r == 1);
+		turns++;
+		assert_true(turns <= 3);
+	}
+	return turns;
+}
+
+static void test_timer_wakeup(void **state)
+{
+	const uint64_t ms = 1000000;
+	struct due_ctx far = {0}, near = {0}, moved = {0};
+	struct loop_source *sf, *sn, *sm;
+	uint64_t t0;
+	struct loop *l;
+
+	(void)state;
+	assert_int_equal(loop_new(&l), 0);
+	/* Armed for a far deadline (a turn with a short timeout arms it)... */
+	t0 = loop_now_ns();
+	far.deadline = t0 + 5000 * ms;
+	assert_int_equal(loop_add_timer(l, far.deadline, due_cb, &far, &sf), 0);
+	assert_int_equal(loop_run_once(l, 1 * ms), 0);
+	/* ...a nearer one still wakes the wait on time. */
+	near.deadline = loop_now_ns() + 30 * ms;
+	assert_int_equal(loop_add_timer(l, near.deadline, due_cb, &near, &sn), 0);
+	assert_int_equal(turns_until(l, &near), 1);
+	assert_true(near.now < near.deadline + 2000 * ms);
+	assert_int_equal(far.fired, 0);
+	/* Armed for a deadline that then moves later: a turn with nothing
+	 * due, then the timer at its new deadline, not before. */
+	moved.deadline = loop_now_ns() + 20 * ms;
+	assert_int_equal(loop_add_timer(l, moved.deadline, due_cb, &moved, &sm), 0);
+	assert_int_equal(loop_run_once(l, 1 * ms), 0);
+	moved.deadline = loop_now_ns() + 200 * ms;
+	assert_int_equal(loop_timer_set(sm, moved.deadline), 0);
+	assert_true(turns_until(l, &moved) <= 2);
+	assert_int_equal(far.fired, 0);
+	/* A disarmed timer leaves a turn with nothing due at most. */
+	assert_int_equal(loop_timer_set(sf, loop_now_ns() + 10 * ms), 0);
+	assert_int_equal(loop_run_once(l, 1 * ms), 0);
+	assert_int_equal(loop_timer_set(sf, LOOP_NO_DEADLINE), 0);
+	usleep(20000);
+	assert_int_equal(loop_run_once(l, 0), 0);
+	assert_int_equal(far.fired, 0);
+	loop_free(l);
+}
+
 struct exit_ctx {
 	struct loop *l;
 	int count;
@@ -791,6 +866,7 @@ int main(void)
 		cmocka_unit_test(test_timers_order_and_rearm),
 		cmocka_unit_test(test_timer_frees_expired_timer),
 		cmocka_unit_test(test_timer_error_keeps_others),
+		cmocka_unit_test(test_timer_wakeup),
 		cmocka_unit_test(test_run_until_exit),
 		cmocka_unit_test(test_turn_clock),
 		cmocka_unit_test(test_turn_clock_io),
