@@ -626,8 +626,10 @@ static int loop_wait(struct loop *l, struct epoll_event *events, uint64_t timeou
  * the earliest deadline.  It stays armed across turns, and a deadline that
  * moves later (a call answered before its timeout) leaves it armed early:
  * one turn with nothing due when it fires, then it is armed again.  So a
- * routed call, whose timeout is set and cleared within microseconds, costs
- * no timerfd_settime(), and the wait needs no timeout: a timed epoll wait
+ * routed call, whose timeout is set and cleared within microseconds,
+ * rarely costs a timerfd_settime() (at most once each time the timerfd
+ * fires, when that timeout is then the earliest deadline), and the wait
+ * needs no timeout: a timed epoll wait
  * starts and cancels a kernel timer every time it sleeps, which costs
  * about 0.35 us per wait on the project's VMs (docs/performance.md,
  * change 18).  Returns false when the timerfd cannot be armed; the wait

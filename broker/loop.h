@@ -52,7 +52,8 @@ typedef int (*loop_child_fn)(struct loop_source *s, const siginfo_t *si, void *u
  * each. */
 uint64_t loop_now_ns(void);
 
-/* New loop (epoll and signalfd, both O_CLOEXEC).  Errors: -errno, -ENOMEM. */
+/* New loop (epoll, signalfd and timerfd, all O_CLOEXEC).  Errors: -errno,
+ * -ENOMEM. */
 int loop_new(struct loop **ret_loop);
 /* Not from inside a callback.  Frees every remaining source (closing owned
  * pidfds without reaping, which
@@ -106,7 +107,9 @@ void loop_source_free(struct loop_source *s);
 
 /* Dispatch one batch: wait up to timeout_ns (LOOP_NO_DEADLINE: until the
  * next timer or event), run the ready callbacks and expired timers.
- * Returns the number of callbacks run, or the first negative value. */
+ * Returns the number of callbacks run, or the first negative value.  It may
+ * return 0 before the next timer: when the loop's timerfd was armed for an
+ * earlier deadline that has since moved later or been disarmed. */
 int loop_run_once(struct loop *l, uint64_t timeout_ns);
 /* Dispatch until loop_exit(); returns its code (>= 0) or a callback's error. */
 int loop_run(struct loop *l);

@@ -545,20 +545,29 @@ static void test_timer_wakeup(void **state)
 	assert_true(near.now < near.deadline + 2000 * ms);
 	assert_int_equal(far.fired, 0);
 	/* Armed for a deadline that then moves later: a turn with nothing
-	 * due, then the timer at its new deadline, not before. */
-	moved.deadline = loop_now_ns() + 20 * ms;
+	 * due, then the timer at its new deadline, not before.  Margins of
+	 * hundreds of ms, so that a stall under valgrind cannot make the
+	 * first deadline pass within the 1 ms turn. */
+	moved.deadline = loop_now_ns() + 400 * ms;
 	assert_int_equal(loop_add_timer(l, moved.deadline, due_cb, &moved, &sm), 0);
 	assert_int_equal(loop_run_once(l, 1 * ms), 0);
-	moved.deadline = loop_now_ns() + 200 * ms;
+	moved.deadline = loop_now_ns() + 700 * ms;
 	assert_int_equal(loop_timer_set(sm, moved.deadline), 0);
 	assert_true(turns_until(l, &moved) <= 2);
 	assert_int_equal(far.fired, 0);
-	/* A disarmed timer leaves a turn with nothing due at most. */
-	assert_int_equal(loop_timer_set(sf, loop_now_ns() + 10 * ms), 0);
+	/* Armed for a timer that is then disarmed: the wait still ends when
+	 * the timerfd fires (nothing run), and the timerfd is read then, or
+	 * the next wait would return at once instead of after its timeout. */
+	t0 = loop_now_ns();
+	assert_int_equal(loop_timer_set(sf, t0 + 300 * ms), 0);
 	assert_int_equal(loop_run_once(l, 1 * ms), 0);
 	assert_int_equal(loop_timer_set(sf, LOOP_NO_DEADLINE), 0);
-	usleep(20000);
-	assert_int_equal(loop_run_once(l, 0), 0);
+	assert_int_equal(loop_run_once(l, 5000 * ms), 0);
+	assert_true(loop_now_ns() >= t0 + 300 * ms);
+	assert_true(loop_now_ns() < t0 + 4000 * ms);
+	t0 = loop_now_ns();
+	assert_int_equal(loop_run_once(l, 50 * ms), 0);
+	assert_true(loop_now_ns() >= t0 + 49 * ms);
 	assert_int_equal(far.fired, 0);
 	loop_free(l);
 }
