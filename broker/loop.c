@@ -629,11 +629,11 @@ static int loop_wait(struct loop *l, struct epoll_event *events, uint64_t timeou
  * routed call, whose timeout is set and cleared within microseconds,
  * rarely costs a timerfd_settime() (at most once each time the timerfd
  * fires, when that timeout is then the earliest deadline), and the wait
- * needs no timeout: a timed epoll wait
- * starts and cancels a kernel timer every time it sleeps, which costs
- * about 0.35 us per wait on the project's VMs (docs/performance.md,
- * change 18).  Returns false when the timerfd cannot be armed; the wait
- * then takes the deadline as its timeout, as it did before. */
+ * needs no timeout: a timed epoll wait starts and cancels a kernel timer
+ * every time it sleeps, which costs about 0.35 us per wait on the
+ * project's VMs (docs/performance.md, change 18).  Returns false when the
+ * timerfd cannot be armed; the wait then takes the deadline as its
+ * timeout, as it did before. */
 static bool loop_arm_timers(struct loop *l)
 {
 	struct timeheap_node *n = timeheap_peek(&l->timers);
