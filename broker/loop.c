@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
+#include <sys/rseq.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -133,6 +135,21 @@ static int fd_check_cloexec(int fd)
 	if (f < 0)
 		return -errno;
 	return (f & FD_CLOEXEC) ? 0 : -EINVAL;
+}
+
+int loop_rseq_release(void)
+{
+	/* glibc's own length, which __rseq_size does not always say (2.36
+	 * registers 32 bytes and says 20); a wrong one changes nothing. */
+	const unsigned int lens[] = {32, __rseq_size};
+	void *area = (char *)__builtin_thread_pointer() + __rseq_offset;
+
+	if (__rseq_size == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		if (syscall(SYS_rseq, area, lens[i], RSEQ_FLAG_UNREGISTER, RSEQ_SIG) == 0)
+			return 1;
+	return -errno;
 }
 
 int loop_new(struct loop **ret_loop)

@@ -52,6 +52,16 @@ typedef int (*loop_child_fn)(struct loop_source *s, const siginfo_t *si, void *u
  * each. */
 uint64_t loop_now_ns(void);
 
+/* Give up the calling thread's restartable-sequence area, which glibc
+ * registers at start-up: the kernel refreshes it at every switch into the
+ * thread (about 0.1 us on these VMs, and the broker is switched in once per
+ * message it carries), and the broker never reads it (glibc's
+ * sched_getcpu() falls back to the vDSO).  Once, early in main(), before
+ * any thread.  1 when released, 0 when glibc registered none, -EINVAL
+ * when the kernel knows none by glibc's length (then it keeps what it
+ * has). */
+int loop_rseq_release(void);
+
 /* New loop (epoll, signalfd and timerfd, all O_CLOEXEC).  Errors: -errno,
  * -ENOMEM. */
 int loop_new(struct loop **ret_loop);

@@ -86,6 +86,9 @@ int main(int argc, char **argv)
 	 * dying layer closes: that is an error to handle (EPIPE), not a
 	 * signal.  Layers start with every disposition reset (spawn.c). */
 	signal(SIGPIPE, SIG_IGN);
+	/* A speed-up only (loop.h): a kernel that keeps the area costs time,
+	 * nothing else. */
+	(void)loop_rseq_release();
 	while ((c = getopt_long(argc, argv, "p:a:fH:T:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':

@@ -57,14 +57,20 @@ static int strv_copy(const char *const *src, size_t n, char ***ret)
 }
 
 /* The environment is an allowlist: only named variables pass, and never one
- * whose name is malformed. */
-static int plan_env(const struct layer_spec *spec, char ***ret)
+ * whose name is malformed.  The caller's defaults (opts->env_set, "NAME=value")
+ * come after it, each unless the allowlist already passed NAME with a
+ * value. */
+static int plan_env(const struct layer_spec *spec, const struct sandbox_options *opts,
+		    char ***ret)
 {
-	size_t n = 0, cap = spec->nenv_allow;
+	size_t n = 0, nset = 0, cap;
 	char **v;
 
-	if (cap > 4096)
+	while (opts->env_set && opts->env_set[nset])
+		nset++;
+	if (spec->nenv_allow > 4096 || nset > 16)
 		return -E2BIG;
+	cap = spec->nenv_allow + nset;
 	v = calloc(cap + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -88,6 +94,25 @@ static int plan_env(const struct layer_spec *spec, char ***ret)
 			return -ENOMEM;
 		}
 		snprintf(v[n], len, "%s=%s", name, val);
+		n++;
+	}
+	for (size_t i = 0; i < nset; i++) {
+		const char *set = opts->env_set[i];
+		const char *eq = strchr(set, '=');
+		size_t nlen = eq ? (size_t)(eq - set) : 0;
+		bool passed = false;
+		if (nlen == 0) {
+			strv_free(v);
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < n && !passed; j++)
+			passed = strncmp(v[j], set, nlen + 1) == 0;
+		if (passed)
+			continue;
+		if (!(v[n] = strdup(set))) {
+			strv_free(v);
+			return -ENOMEM;
+		}
 		n++;
 	}
 	*ret = v;
@@ -378,7 +403,7 @@ int sandbox_plan_new(const struct layer_spec *spec, const struct sandbox_options
 	r = plan_exec(spec, opts, plan);
 	if (r < 0)
 		goto out;
-	r = plan_env(spec, &plan->envp);
+	r = plan_env(spec, opts, &plan->envp);
 	if (r < 0)
 		goto out;
 	r = plan_ids(spec, opts, plan);

@@ -102,6 +102,10 @@ struct sandbox_options {
 	 * exec must be an absolute or relative path, argv NULL-terminated. */
 	const char *exec;
 	const char *const *argv;
+	/* Variables the layer gets besides the allowlist, "NAME=value" each,
+	 * NULL-terminated (at most 16; NULL: none): a default that the
+	 * allowlist overrides when it passes NAME through with a value. */
+	const char *const *env_set;
 	/* Where dynamic-user locks live (NULL: SANDBOX_DYNAMIC_LOCK_DIR). */
 	const char *lock_dir;
 	/* A uid from sandbox_dynuser_reserve() to use instead of acquiring

@@ -603,6 +603,31 @@ static void test_sockets(void **state)
 	bk_cleanup(&bk);
 }
 
+/* Every layer starts with glibc's restartable sequences off
+ * (GLIBC_TUNABLES, broker/layer.c), unless its policy passes that variable
+ * through: then it gets the broker's value. */
+static void test_layer_env(void **state)
+{
+	struct bk bk;
+
+	(void)state;
+	bk_init(&bk);
+	bk_write_policy(&bk, "version 1\n"
+			     "layer dflt {\n"
+			     "    exec \"@LAYER@\" \"env\"\n" LAYER_HEAD "}\n"
+			     "layer own {\n"
+			     "    exec \"@LAYER@\" \"env\"\n" LAYER_HEAD "    env GLIBC_TUNABLES\n"
+			     "}\n");
+	setenv("GLIBC_TUNABLES", "glibc.pthread.rseq=1", 1);
+	bk_start(&bk);
+	unsetenv("GLIBC_TUNABLES");
+	assert_true(bk_wait_log(&bk, "RESULT env ", 2, WAIT));
+	assert_int_equal(bk_log_count(&bk, "RESULT env glibc.pthread.rseq=0 rseq off"), 1);
+	assert_int_equal(bk_log_count(&bk, "RESULT env glibc.pthread.rseq=1 rseq "), 1);
+	bk_stop_clean(&bk);
+	bk_cleanup(&bk);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest integration[] = {
@@ -614,6 +639,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_complain),
 		cmocka_unit_test(test_sigsys),
 		cmocka_unit_test(test_sockets),
+		cmocka_unit_test(test_layer_env),
 	};
 
 	const struct CMUnitTest adversarial[] = {

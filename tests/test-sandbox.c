@@ -228,6 +228,68 @@ static void test_plan_rejects(void **state)
 	assert_int_equal(plan_try(&ps.spec, &opts), -EPERM);
 }
 
+/* The environment: the allowlist, then the caller's defaults, each unless
+ * the allowlist passed that name through with a value. */
+static void plan_env_check(const struct layer_spec *spec, const struct sandbox_options *opts,
+			   const char *const *want)
+{
+	struct sandbox_plan *plan = NULL;
+	size_t i;
+
+	assert_int_equal(sandbox_plan_new(spec, opts, &plan), 0);
+	for (i = 0; want[i]; i++) {
+		assert_non_null(plan->envp[i]);
+		assert_string_equal(plan->envp[i], want[i]);
+	}
+	assert_null(plan->envp[i]);
+	sandbox_plan_free(plan);
+}
+
+static void test_plan_env(void **state)
+{
+	static const char tun[] = "GLIBC_TUNABLES=glibc.pthread.rseq=0";
+	struct probe_spec ps;
+	struct sandbox_options opts;
+	const char *set[18] = {tun, "CONDUIT_PROBE_ENV=default", "CONDUIT_PROBE=prefix", NULL};
+	char many[17][16];
+
+	(void)state;
+	probe_spec_init(&ps, NULL);
+	sandbox_options_init(&opts);
+	setenv("CONDUIT_PROBE_ENV", "visible", 1);
+	plan_env_check(&ps.spec, &opts, (const char *const[]){"CONDUIT_PROBE_ENV=visible", NULL});
+	opts.env_set = set;
+	/* Passed through with a value: that value, not the default.  A name
+	 * that only starts like it is another name. */
+	plan_env_check(&ps.spec, &opts,
+		       (const char *const[]){"CONDUIT_PROBE_ENV=visible", tun,
+					     "CONDUIT_PROBE=prefix", NULL});
+	/* Allowed but unset: the default. */
+	unsetenv("CONDUIT_PROBE_ENV");
+	plan_env_check(&ps.spec, &opts,
+		       (const char *const[]){tun, "CONDUIT_PROBE_ENV=default", "CONDUIT_PROBE=prefix",
+					     NULL});
+	setenv("CONDUIT_PROBE_ENV", "", 1);
+	plan_env_check(&ps.spec, &opts,
+		       (const char *const[]){"CONDUIT_PROBE_ENV=", tun, "CONDUIT_PROBE=prefix", NULL});
+	setenv("CONDUIT_PROBE_ENV", "visible", 1);
+	/* Malformed defaults. */
+	set[1] = "NO_EQUALS";
+	assert_int_equal(plan_try(&ps.spec, &opts), -EINVAL);
+	set[1] = "=value";
+	assert_int_equal(plan_try(&ps.spec, &opts), -EINVAL);
+	/* At most 16. */
+	for (int i = 0; i < 17; i++) {
+		snprintf(many[i], sizeof(many[i]), "V%d=%d", i, i);
+		set[i] = many[i];
+	}
+	set[16] = NULL;
+	assert_int_equal(plan_try(&ps.spec, &opts), 0);
+	set[16] = many[16];
+	set[17] = NULL;
+	assert_int_equal(plan_try(&ps.spec, &opts), -E2BIG);
+}
+
 static void subid_file(const char *text, char *path, size_t cap)
 {
 	snprintf(path, cap, "/tmp/conduit-subid-XXXXXX");
@@ -447,6 +509,7 @@ int main(int argc, char **argv)
 	/* Dynamic users and id checks: root (CI runs as root). */
 	const struct CMUnitTest as_root[] = {
 		cmocka_unit_test(test_plan_rejects),
+		cmocka_unit_test(test_plan_env),
 		cmocka_unit_test(test_dynamic_users_distinct),
 		cmocka_unit_test(test_plan_takes_reserved),
 		cmocka_unit_test(test_subid_ranges),
