@@ -349,15 +349,6 @@ static void close_pair(int fd[2])
 	fd[0] = fd[1] = -1;
 }
 
-/* What every layer's environment holds besides its policy's allowlist.
- * GLIBC_TUNABLES: no restartable-sequence area.  The kernel refreshes that
- * area each time it switches into a task that has one (about 0.1 us on
- * these VMs), a layer is switched in at least once per message, and no
- * layer needs it (glibc reads it for sched_getcpu() only, which falls
- * back to the vDSO).  A policy that passes GLIBC_TUNABLES through
- * (`env GLIBC_TUNABLES`) gives its own value instead. */
-static const char *const layer_env_set[] = {"GLIBC_TUNABLES=glibc.pthread.rseq=0", NULL};
-
 /* Spawn one process of l.  Returns 0 when it runs (or died in set-up: its
  * exit arrives through the pidfd), a negative errno for a local fault. */
 static int layer_spawn(struct blayer *l)
@@ -392,7 +383,7 @@ static int layer_spawn(struct blayer *l)
 	so.nkeep = 2;
 	so.stdio[1] = 1;
 	so.stdio[2] = 2;
-	so.env_set = layer_env_set;
+	so.env_set = sandbox_env_layer;
 	if (spec->user_kind == LAYER_USER_DYNAMIC)
 		so.dynuser = broker_dynuser_next(b);
 	r = sandbox_plan_new(spec, &so, &l->plan);

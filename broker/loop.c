@@ -139,7 +139,8 @@ static int fd_check_cloexec(int fd)
 
 int loop_rseq_release(void)
 {
-	/* glibc's own length, which __rseq_size does not always say (2.36
+	/* glibc's own length, which __rseq_size does not always say (Debian's
+	 * 2.36, with the upstream fix of the rseq extension backported,
 	 * registers 32 bytes and says 20); a wrong one changes nothing. */
 	const unsigned int lens[] = {32, __rseq_size};
 	void *area = (char *)__builtin_thread_pointer() + __rseq_offset;

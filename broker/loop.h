@@ -57,9 +57,12 @@ uint64_t loop_now_ns(void);
  * thread (about 0.1 us on these VMs, and the broker is switched in once per
  * message it carries), and the broker never reads it (glibc's
  * sched_getcpu() falls back to the vDSO).  Once, early in main(), before
- * any thread.  1 when released, 0 when glibc registered none, -EINVAL
- * when the kernel knows none by glibc's length (then it keeps what it
- * has). */
+ * any thread.  1 when released, 0 when glibc registered none, -EINVAL or
+ * -EPERM when the kernel knows none by the lengths tried (32 bytes and
+ * __rseq_size; a glibc that registers more keeps its area, which costs
+ * time only).  Afterwards __rseq_size still says an area is there: the
+ * broker must not link anything that uses rseq itself (librseq, per-CPU
+ * allocators). */
 int loop_rseq_release(void);
 
 /* New loop (epoll, signalfd and timerfd, all O_CLOEXEC).  Errors: -errno,

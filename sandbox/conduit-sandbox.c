@@ -308,6 +308,7 @@ int main(int argc, char **argv)
 	so.stdio[2] = err[1];
 	so.exec = cmd;
 	so.argv = (const char *const *)&argv[optind];
+	so.env_set = sandbox_env_layer; /* as the broker runs it */
 	r = sandbox_plan_new(spec, &so, &plan);
 	if (r < 0) {
 		fprintf(stderr, "conduit-sandbox: layer '%s': cannot prepare the sandbox: %s\n",

@@ -25,6 +25,8 @@ const struct sandbox_ns_kind sandbox_ns_kinds[SANDBOX_NS_KINDS] = {
 	{CLONE_NEWNS, "/proc/self/ns/mnt"},
 };
 
+const char *const sandbox_env_layer[] = {"GLIBC_TUNABLES=glibc.pthread.rseq=0", NULL};
+
 void sandbox_options_init(struct sandbox_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
@@ -66,7 +68,7 @@ static int plan_env(const struct layer_spec *spec, const struct sandbox_options 
 	size_t n = 0, nset = 0, cap;
 	char **v;
 
-	while (opts->env_set && opts->env_set[nset])
+	while (opts->env_set && opts->env_set[nset] && nset <= 16)
 		nset++;
 	if (spec->nenv_allow > 4096 || nset > 16)
 		return -E2BIG;

@@ -866,25 +866,42 @@ static void test_child_takes_ownership(void **state)
 
 /* The broker's restartable-sequence area goes (loop_rseq_release()): the
  * kernel stops keeping it (a second release finds nothing), says so in the
- * area itself, and sched_getcpu() still answers.  Without a registration
- * (valgrind, glibc.pthread.rseq=0) there is nothing to release. */
-static void test_rseq_release(void **state)
+ * area itself, and sched_getcpu() still answers.  In a child, which the
+ * release changes for good.  Without a registration (valgrind,
+ * glibc.pthread.rseq=0) there is nothing to release. */
+static int rseq_child(void)
 {
-	(void)state;
-	if (__rseq_size == 0) {
-		assert_int_equal(loop_rseq_release(), 0);
-		return;
-	}
-	const struct rseq *rs =
+	if (__rseq_size == 0)
+		return loop_rseq_release() == 0 ? 0 : 10;
+	const volatile struct rseq *rs =
 		(const struct rseq *)((const char *)__builtin_thread_pointer() + __rseq_offset);
-	assert_true((int32_t)rs->cpu_id >= 0);
-	assert_int_equal(loop_rseq_release(), 1);
-	assert_int_equal((int32_t)rs->cpu_id, RSEQ_CPU_ID_UNINITIALIZED);
-	assert_int_equal(loop_rseq_release(), -EINVAL);
-	assert_true(sched_getcpu() >= 0);
+	if ((int32_t)rs->cpu_id < 0)
+		return 11;
+	if (loop_rseq_release() != 1)
+		return 12;
+	if ((int32_t)rs->cpu_id != RSEQ_CPU_ID_UNINITIALIZED)
+		return 13;
+	if (loop_rseq_release() != -EINVAL)
+		return 14;
+	if (sched_getcpu() < 0)
+		return 15;
 	/* Switched out and in again: the kernel writes the area no more. */
 	usleep(1000);
-	assert_int_equal((int32_t)rs->cpu_id, RSEQ_CPU_ID_UNINITIALIZED);
+	return (int32_t)rs->cpu_id == RSEQ_CPU_ID_UNINITIALIZED ? 0 : 16;
+}
+
+static void test_rseq_release(void **state)
+{
+	int status;
+
+	(void)state;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(rseq_child());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 int main(void)

@@ -56,6 +56,7 @@ check "no_new_privs" 0 "$rc" "^NoNewPrivs:	1" "$dir/out"
 check "only stdio open" 0 "$rc" "^fds 0 1 2$" "$dir/out"
 check "env allowlist passes" 0 "$rc" "^env CONDUIT_CS_VISIBLE=yes$" "$dir/out"
 if grep -q HIDDEN "$dir/out"; then check "env allowlist filters" 0 1; else check "env allowlist filters" 0 0; fi
+check "env default as under the broker" 0 "$rc" "^env GLIBC_TUNABLES=glibc.pthread.rseq=0$" "$dir/out"
 
 rc=$(run "$CS" -p "$dir/p.policy" -l probe "$PROBE" no-such-command)
 check "child exit status passed through" 2 "$rc"
