@@ -604,7 +604,7 @@ static void test_sockets(void **state)
 }
 
 /* Every layer starts with glibc's restartable sequences off
- * (GLIBC_TUNABLES, broker/layer.c), unless its policy passes that variable
+ * (GLIBC_TUNABLES, sandbox_env_layer), unless its policy passes that variable
  * through: then it gets the broker's value. */
 static void test_layer_env(void **state)
 {
