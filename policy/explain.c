@@ -378,6 +378,7 @@ static void explain_layer_text(const struct policy *p, const struct policy_layer
 		str_list(f, sp->env_allow, sp->nenv_allow, false);
 		fputc('\n', f);
 	}
+	fputs("  environment default: " LAYER_ENV_DEFAULT " (unless kept and set)\n", f);
 	const struct layer_limits *lm = &sp->limits;
 	const uint64_t lv[] = {lm->memory, lm->files, lm->procs, lm->cpu, lm->fsize};
 	static const char *const ln[] = {"memory bytes", "open files", "processes", "cpu seconds",
@@ -451,6 +452,9 @@ static void explain_layer_json(const struct policy *p, const struct policy_layer
 	str_list(f, sp->syscalls_deny, sp->nsyscalls_deny, true);
 	fputs(",\"env\":", f);
 	str_list(f, sp->env_allow, sp->nenv_allow, true);
+	fputs(",\"env_default\":[", f);
+	jstr(f, LAYER_ENV_DEFAULT);
+	fputc(']', f);
 	fputs(",\"landlock\":[", f);
 	for (size_t i = 0; i < sp->nlandlock; i++) {
 		fputs(i ? ",{\"path\":" : "{\"path\":", f);

@@ -52,6 +52,13 @@ struct layer_path {
 	bool write; /* false: read-only (and execute), true: read-write */
 };
 
+/* What every layer's environment holds besides its allowlist, "NAME=value":
+ * no restartable-sequence area (sandbox.h, sandbox_env_layer, says why).  A
+ * variable of that name that the allowlist passes through and that is set
+ * replaces it whole.  Here so that the sandbox and `conduit-policy explain`
+ * say the same. */
+#define LAYER_ENV_DEFAULT "GLIBC_TUNABLES=glibc.pthread.rseq=0"
+
 struct layer_spec {
 	const char *name;
 	const char *exec;  /* absolute path */

@@ -25,7 +25,7 @@ const struct sandbox_ns_kind sandbox_ns_kinds[SANDBOX_NS_KINDS] = {
 	{CLONE_NEWNS, "/proc/self/ns/mnt"},
 };
 
-const char *const sandbox_env_layer[] = {"GLIBC_TUNABLES=glibc.pthread.rseq=0", NULL};
+const char *const sandbox_env_layer[] = {LAYER_ENV_DEFAULT, NULL};
 
 void sandbox_options_init(struct sandbox_options *opts)
 {

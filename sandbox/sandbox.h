@@ -122,7 +122,8 @@ struct sandbox_plan;
 
 /* What every layer's environment holds besides its policy's allowlist, for
  * env_set (the broker and conduit-sandbox run layers alike):
- * GLIBC_TUNABLES=glibc.pthread.rseq=0, no restartable-sequence area.  The
+ * LAYER_ENV_DEFAULT, GLIBC_TUNABLES=glibc.pthread.rseq=0: no
+ * restartable-sequence area.  The
  * kernel rewrites that area at each switch into a task that has one (about
  * 0.1 us on the project's VMs), a layer is switched in at least once per
  * message, and no layer needs it (glibc reads it for sched_getcpu() only,

@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "policy/layer-spec.h"
+
 static const char *bin, *src;
 static char tmpdir[] = "/tmp/conduit-policy-cli.XXXXXX";
 static char out[1 << 20], err[1 << 16];
@@ -245,8 +247,11 @@ static void test_explain(void **state)
 	(void)state;
 	assert_int_equal(run("explain", plant, "ui", NULL), 0);
 	assert_non_null(strstr(out, "may call tag.write"));
+	/* the environment a layer gets besides its allowlist is said too */
+	assert_non_null(strstr(out, "environment default: " LAYER_ENV_DEFAULT " ("));
 	assert_int_equal(run("--format", "json", "explain", plant, "ui", NULL), 0);
 	assert_json(out);
+	assert_non_null(strstr(out, ",\"env_default\":[\"" LAYER_ENV_DEFAULT "\"],"));
 	assert_int_equal(run("explain", plant, "ui", "tag.write", "tag=plant.dosing.naoh_sp",
 			     "value=100", NULL),
 			 0);
