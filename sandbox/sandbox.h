@@ -123,13 +123,12 @@ struct sandbox_plan;
 /* What every layer's environment holds besides its policy's allowlist, for
  * env_set (the broker and conduit-sandbox run layers alike):
  * LAYER_ENV_DEFAULT, GLIBC_TUNABLES=glibc.pthread.rseq=0: no
- * restartable-sequence area.  The
- * kernel rewrites that area at each switch into a task that has one (about
- * 0.1 us on the project's VMs), a layer is switched in at least once per
- * message, and no layer needs it (glibc reads it for sched_getcpu() only,
- * which falls back to the vDSO).  A policy that passes GLIBC_TUNABLES
- * through, and a broker that has it set (even empty), give the layer that
- * value instead, whole. */
+ * restartable-sequence area.  The kernel rewrites that area at each switch
+ * into a task that has one (about 0.1 us on the project's VMs), a layer is
+ * switched in at least once per message, and no layer needs it (glibc reads
+ * it for sched_getcpu() only, which falls back to the vDSO).  A policy that
+ * passes GLIBC_TUNABLES through, and a broker that has it set (even empty),
+ * give the layer that value instead, whole. */
 extern const char *const sandbox_env_layer[];
 
 /* Initialise opts: no extra fds, stdio to /dev/null, the spec's program. */
